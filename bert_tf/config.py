@@ -1,0 +1,133 @@
+"""BertConfig: the fields of Google's bert_config.json, verbatim."""
+import copy
+import json
+import os
+import tempfile
+
+import tensorflow as tf
+
+# hidden_act names this package computes (bert_tf.layers.activations); "gelu" is the tanh
+# approximation that Google's modeling.py and the TF Model Garden use.
+ACTIVATIONS = ("gelu", "gelu_exact", "relu", "tanh", "linear")
+
+# Fields of Google's bert_config.json with their defaults (modeling.BertConfig.__init__).
+_DEFAULTS = dict(
+    vocab_size=None,
+    hidden_size=768,
+    num_hidden_layers=12,
+    num_attention_heads=12,
+    intermediate_size=3072,
+    hidden_act="gelu",
+    hidden_dropout_prob=0.1,
+    attention_probs_dropout_prob=0.1,
+    max_position_embeddings=512,
+    type_vocab_size=16,
+    initializer_range=0.02,
+)
+
+
+class BertConfigError(ValueError):
+  """A bert_config.json field has an invalid value; the message names the field."""
+
+
+class BertConfig:
+  """Configuration of a BERT model, with the field names of Google's bert_config.json.
+
+  Fields other than the eleven original ones (the `pooler_*` and `directionality` fields of the
+  Chinese releases, for example) are kept in `extra_fields` and written back unchanged.
+  """
+
+  def __init__(self, vocab_size, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+               intermediate_size=3072, hidden_act="gelu", hidden_dropout_prob=0.1,
+               attention_probs_dropout_prob=0.1, max_position_embeddings=512, type_vocab_size=16,
+               initializer_range=0.02, **extra_fields):
+    self.vocab_size = vocab_size
+    self.hidden_size = hidden_size
+    self.num_hidden_layers = num_hidden_layers
+    self.num_attention_heads = num_attention_heads
+    self.intermediate_size = intermediate_size
+    self.hidden_act = hidden_act
+    self.hidden_dropout_prob = hidden_dropout_prob
+    self.attention_probs_dropout_prob = attention_probs_dropout_prob
+    self.max_position_embeddings = max_position_embeddings
+    self.type_vocab_size = type_vocab_size
+    self.initializer_range = initializer_range
+    self.extra_fields = dict(extra_fields)
+    self.validate()
+
+  @property
+  def head_size(self):
+    return self.hidden_size // self.num_attention_heads
+
+  def validate(self, source="BertConfig"):
+    """Raises BertConfigError naming the first invalid field."""
+    def fail(field, expected):
+      raise BertConfigError(f"{source}: field '{field}' = {getattr(self, field)!r}; expected {expected}")
+
+    for field in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                  "intermediate_size", "max_position_embeddings", "type_vocab_size"):
+      value = getattr(self, field)
+      if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        fail(field, "a positive integer")
+    if self.hidden_size % self.num_attention_heads:
+      fail("hidden_size", f"a multiple of num_attention_heads ({self.num_attention_heads})")
+    if not isinstance(self.hidden_act, str) or self.hidden_act.lower() not in ACTIVATIONS:
+      fail("hidden_act", f"one of {', '.join(ACTIVATIONS)}")
+    for field in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+      value = getattr(self, field)
+      if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        fail(field, "a number in [0, 1)")
+    value = self.initializer_range
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+      fail("initializer_range", "a positive number")
+
+  @classmethod
+  def from_dict(cls, json_object, source="BertConfig"):
+    """Builds a config from a dict with bert_config.json keys; unknown keys go to extra_fields."""
+    if not isinstance(json_object, dict):
+      raise BertConfigError(f"{source}: expected a JSON object, got {type(json_object).__name__}")
+    if "vocab_size" not in json_object:
+      raise BertConfigError(f"{source}: field 'vocab_size' is missing")
+    kwargs = {key: json_object.get(key, default) for key, default in _DEFAULTS.items()}
+    extra = {k: v for k, v in json_object.items() if k not in _DEFAULTS}
+    try:
+      return cls(**kwargs, **extra)
+    except BertConfigError as e:
+      raise BertConfigError(str(e).replace("BertConfig:", f"{source}:", 1)) from None
+
+  @classmethod
+  def from_json_file(cls, json_file):
+    """Reads a bert_config.json (local path or any tf.io.gfile path such as gs://)."""
+    try:
+      with tf.io.gfile.GFile(json_file, "r") as reader:
+        text = reader.read()
+    except tf.errors.NotFoundError:
+      raise FileNotFoundError(f"bert config file not found: {json_file}") from None
+    try:
+      data = json.loads(text)
+    except json.JSONDecodeError as e:
+      raise BertConfigError(f"{json_file}: not valid JSON (line {e.lineno}, column {e.colno}): {e.msg}") from None
+    return cls.from_dict(data, source=str(json_file))
+
+  def to_dict(self):
+    output = {key: getattr(self, key) for key in _DEFAULTS}
+    output.update(copy.deepcopy(self.extra_fields))
+    return output
+
+  def to_json_string(self):
+    return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+  def to_json_file(self, json_file):
+    """Writes the config atomically (temporary name, then rename)."""
+    directory = os.path.dirname(os.path.abspath(json_file))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".bert_config.", suffix=".tmp")
+    with os.fdopen(fd, "w") as writer:
+      writer.write(self.to_json_string())
+    os.replace(tmp, json_file)
+
+  def __eq__(self, other):
+    return isinstance(other, BertConfig) and self.to_dict() == other.to_dict()
+
+  def __repr__(self):
+    return f"BertConfig({self.to_dict()})"

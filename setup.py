@@ -1,0 +1,51 @@
+"""bert_tf: Google's BERT for TensorFlow 2 / Keras 3.
+
+Install for use:        pip install .
+Install for development: pip install -e ".[dev]"  (tests, benchmarks, reference peers)
+The exact versions CI runs are pinned in requirements-lock.txt (used as pip constraints by
+scripts/setup_env.sh).
+"""
+import setuptools
+
+# The supported stack. tensorflow-text must match TensorFlow's minor version exactly (its
+# kernels are compiled against one TF ABI); bert_tf/_versions.py checks this at import time.
+INSTALL_REQUIRES = [
+    "tensorflow==2.20.*",
+    "tensorflow-text==2.20.*",
+    "keras>=3.10,<4",
+    "absl-py>=1.0",
+    "numpy>=1.26",
+    "jieba>=0.42",
+    "tqdm>=4.60",
+]
+
+EXTRAS = {
+    # Reference implementations the tests and benchmarks compare against, and test tooling.
+    "dev": [
+        "tf-models-official==2.20.*",
+        "keras-hub>=0.20",
+        "tokenizers>=0.15",
+        "pytest>=7",
+        "matplotlib>=3.7",
+        "scikit-learn>=1.3",
+        "scipy>=1.10",
+        "seqeval>=1.2",
+        "psutil>=5.9",
+    ],
+}
+
+setuptools.setup(
+    name="bert_tf",
+    version="0.1.0",
+    description="Google's BERT in TensorFlow 2 / Keras 3: original checkpoints, data, pretraining, fine-tuning",
+    python_requires=">=3.10",
+    packages=setuptools.find_packages(include=["bert_tf", "bert_tf.*", "pretraining", "pretraining.*",
+                                               "finetuning", "finetuning.*"]),
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS,
+    entry_points={
+        "console_scripts": [
+            "bert-slim-checkpoint=pretraining.slim_checkpoint:run",
+        ],
+    },
+)
