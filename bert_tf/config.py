@@ -118,7 +118,12 @@ class BertConfig:
     return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 
   def to_json_file(self, json_file):
-    """Writes the config atomically (temporary name, then rename)."""
+    """Writes the config atomically (temporary name, then rename); gs:// paths via tf.io.gfile."""
+    json_file = str(json_file)
+    if "://" in json_file:  # object stores publish a file whole on close
+      with tf.io.gfile.GFile(json_file, "w") as writer:
+        writer.write(self.to_json_string())
+      return
     directory = os.path.dirname(os.path.abspath(json_file))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".bert_config.", suffix=".tmp")

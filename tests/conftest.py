@@ -21,3 +21,112 @@ def shared_path(relative):
 @pytest.fixture
 def shared_data():
   return shared_path
+
+
+# The classic tester sizes (batch 13, seq 7, vocab 99, hidden 32, intermediate 37).
+TINY_CONFIG = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                   intermediate_size=37, hidden_act="gelu", hidden_dropout_prob=0.1,
+                   attention_probs_dropout_prob=0.1, max_position_embeddings=64, type_vocab_size=2,
+                   initializer_range=0.02)
+BATCH_SIZE, SEQ_LENGTH, NUM_PREDICTIONS = 13, 7, 3
+
+
+@pytest.fixture
+def tiny_config():
+  from bert_tf import BertConfig
+  return BertConfig(**TINY_CONFIG)
+
+
+def original_variable_shapes(config, with_heads=True):
+  """Original TF1 variable names and shapes, written out by hand from google-research/bert's
+  modeling.py and run_pretraining.py (independent of bert_tf's name table)."""
+  h, i, v = config["hidden_size"], config["intermediate_size"], config["vocab_size"]
+  shapes = {
+      "bert/embeddings/word_embeddings": (v, h),
+      "bert/embeddings/token_type_embeddings": (config["type_vocab_size"], h),
+      "bert/embeddings/position_embeddings": (config["max_position_embeddings"], h),
+      "bert/embeddings/LayerNorm/gamma": (h,),
+      "bert/embeddings/LayerNorm/beta": (h,),
+      "bert/pooler/dense/kernel": (h, h),
+      "bert/pooler/dense/bias": (h,),
+  }
+  for n in range(config["num_hidden_layers"]):
+    p = f"bert/encoder/layer_{n}/"
+    for name in ("query", "key", "value"):
+      shapes[p + f"attention/self/{name}/kernel"] = (h, h)
+      shapes[p + f"attention/self/{name}/bias"] = (h,)
+    shapes[p + "attention/output/dense/kernel"] = (h, h)
+    shapes[p + "attention/output/dense/bias"] = (h,)
+    shapes[p + "attention/output/LayerNorm/gamma"] = (h,)
+    shapes[p + "attention/output/LayerNorm/beta"] = (h,)
+    shapes[p + "intermediate/dense/kernel"] = (h, i)
+    shapes[p + "intermediate/dense/bias"] = (i,)
+    shapes[p + "output/dense/kernel"] = (i, h)
+    shapes[p + "output/dense/bias"] = (h,)
+    shapes[p + "output/LayerNorm/gamma"] = (h,)
+    shapes[p + "output/LayerNorm/beta"] = (h,)
+  if with_heads:
+    shapes.update({
+        "cls/predictions/transform/dense/kernel": (h, h),
+        "cls/predictions/transform/dense/bias": (h,),
+        "cls/predictions/transform/LayerNorm/gamma": (h,),
+        "cls/predictions/transform/LayerNorm/beta": (h,),
+        "cls/predictions/output_bias": (v,),
+        "cls/seq_relationship/output_weights": (2, h),
+        "cls/seq_relationship/output_bias": (2,),
+    })
+  return shapes
+
+
+def make_original_checkpoint(directory, config, with_heads=True, with_optimizer=True, seed=0,
+                             extra=None):
+  """Writes a TF1 checkpoint with original variable names, as google-research/bert's Estimator
+  did (tf.compat.v1 variables + Saver): random weights, LayerNorm gammas away from 1 and betas
+  away from 0, and optionally the AdamWeightDecay slots (`/adam_m`, `/adam_v`) and global_step.
+
+  Returns:
+    (checkpoint prefix, {name: ndarray} of the model variables).
+  """
+  import numpy as np
+  import tensorflow as tf
+  rng = np.random.default_rng(seed)
+  values = {}
+  for name, shape in original_variable_shapes(config, with_heads).items():
+    if name.endswith("gamma"):
+      values[name] = (1.0 + 0.2 * rng.standard_normal(shape)).astype(np.float32)
+    elif name.endswith(("beta", "bias")):
+      values[name] = (0.1 * rng.standard_normal(shape)).astype(np.float32)
+    else:
+      values[name] = (0.05 * rng.standard_normal(shape)).astype(np.float32)
+  values.update(extra or {})
+  prefix = str(pathlib.Path(directory) / "bert_model.ckpt")
+  with tf.Graph().as_default():
+    for name, value in values.items():
+      tf.compat.v1.get_variable(name, initializer=tf.constant(value))
+      if with_optimizer:
+        tf.compat.v1.get_variable(name + "/adam_m", initializer=tf.constant(np.abs(value) * 0.01))
+        tf.compat.v1.get_variable(name + "/adam_v", initializer=tf.constant(np.abs(value) * 0.001))
+    if with_optimizer:
+      tf.compat.v1.get_variable("global_step", initializer=tf.constant(1234, dtype=tf.int64))
+    saver = tf.compat.v1.train.Saver()
+    with tf.compat.v1.Session() as session:
+      session.run(tf.compat.v1.global_variables_initializer())
+      saver.save(session, prefix, write_meta_graph=False)
+  return prefix, values
+
+
+def random_inputs(config, batch_size=BATCH_SIZE, seq_length=SEQ_LENGTH, num_predictions=None, seed=1):
+  """int32 input dict with real padding: each row has a random length in [2, seq_length]."""
+  import numpy as np
+  rng = np.random.default_rng(seed)
+  lengths = rng.integers(2, seq_length + 1, size=batch_size)
+  lengths[0] = seq_length
+  mask = (np.arange(seq_length)[None, :] < lengths[:, None]).astype(np.int32)
+  ids = rng.integers(1, config["vocab_size"], size=(batch_size, seq_length)).astype(np.int32) * mask
+  segments = ((np.arange(seq_length)[None, :] >= (lengths[:, None] // 2)) * mask).astype(np.int32)
+  inputs = {"input_ids": ids, "input_mask": mask, "segment_ids": segments}
+  if num_predictions:
+    inputs["masked_lm_positions"] = np.stack(
+        [np.sort(rng.choice(max(l, num_predictions), num_predictions, replace=False)) for l in lengths]
+    ).astype(np.int32)
+  return inputs

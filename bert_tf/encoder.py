@@ -1,0 +1,107 @@
+"""BertEncoder: the BERT transformer encoder as a Keras functional model."""
+import keras
+import tensorflow as tf
+
+from bert_tf.config import BertConfig
+from bert_tf.layers.attention import attention_bias
+from bert_tf.layers.embeddings import BertEmbeddings
+from bert_tf.layers.heads import Pooler
+from bert_tf.layers.transformer_block import TransformerStack
+
+INPUT_NAMES = ("input_ids", "input_mask", "segment_ids")
+
+
+def _as_config(config):
+  if isinstance(config, BertConfig):
+    return config
+  if isinstance(config, dict):
+    return BertConfig.from_dict(config)
+  raise TypeError(f"config must be a BertConfig or a dict of bert_config.json fields, got {type(config).__name__}")
+
+
+def encoder_inputs(seq_length=None):
+  """Symbolic int32 inputs named as the original features, each [batch_size, seq_length]."""
+  return {name: keras.Input(shape=(seq_length,), dtype="int32", name=name) for name in INPUT_NAMES}
+
+
+class BertLayers:
+  """The layers of one BERT encoder, built from a BertConfig and applied to symbolic inputs.
+
+  Shared by BertEncoder and BertPretrainer so the pretrainer holds the very same layers (and so
+  the same weight paths) without nesting a model inside a model.
+  """
+
+  def __init__(self, config):
+    c = config
+    self.embeddings = BertEmbeddings(
+        c.vocab_size, c.hidden_size, c.max_position_embeddings, c.type_vocab_size,
+        c.initializer_range, c.hidden_dropout_prob, name="embeddings")
+    self.encoder = TransformerStack(
+        c.num_hidden_layers, c.hidden_size, c.num_attention_heads, c.intermediate_size,
+        c.hidden_act, c.initializer_range, c.hidden_dropout_prob, c.attention_probs_dropout_prob,
+        name="encoder")
+    self.pooler = Pooler(c.hidden_size, c.initializer_range, name="pooler")
+
+  def __call__(self, inputs):
+    embeddings = self.embeddings(inputs["input_ids"], inputs["segment_ids"])
+    bias = keras.layers.Lambda(attention_bias, name="attention_bias")(inputs["input_mask"])
+    encoder_outputs = self.encoder(embeddings, bias)
+    sequence_output = encoder_outputs[-1]
+    return {
+        "sequence_output": sequence_output,
+        "pooled_output": self.pooler(sequence_output),
+        "encoder_outputs": encoder_outputs,
+    }
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class BertEncoder(keras.Model):
+  """BERT encoder built from a BertConfig.
+
+  Weight paths follow the original variable scopes without the leading `bert/`
+  (`embeddings/word_embeddings`, `encoder/layer_3/attention/self/query/kernel`,
+  `pooler/dense/bias`), see bert_tf.checkpoint.name_map.
+
+  Call args:
+    inputs: dict of int32 Tensors [batch_size, seq_length]: `input_ids`, `input_mask` (1 for real
+      tokens, 0 for padding), `segment_ids`.
+    training: enables dropout.
+  Returns:
+    dict with `sequence_output` float [batch_size, seq_length, hidden_size], `pooled_output`
+    float [batch_size, hidden_size] and `encoder_outputs`, a list with one
+    [batch_size, seq_length, hidden_size] Tensor per layer.
+  """
+
+  def __init__(self, config, seq_length=None, **kwargs):
+    config = _as_config(config)
+    inputs = encoder_inputs(seq_length)
+    bert_layers = BertLayers(config)
+    outputs = bert_layers(inputs)
+    kwargs.setdefault("name", "bert")
+    super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+    self.config = config
+    self.seq_length = seq_length
+    self.embeddings = bert_layers.embeddings
+
+  @property
+  def embedding_table(self):
+    """The word-embedding variable [vocab_size, hidden_size]."""
+    return self.embeddings.word_embeddings
+
+  def get_config(self):
+    return {"config": self.config.to_dict(), "seq_length": self.seq_length, "name": self.name}
+
+  @classmethod
+  def from_config(cls, config):
+    return cls(**config)
+
+  @classmethod
+  def from_pretrained(cls, model_dir, **kwargs):
+    """Builds the encoder from a released model folder and loads its original checkpoint.
+
+    Args:
+      model_dir: folder with bert_config.json and bert_model.ckpt.{index,data-*} (Google's and the
+        Chinese BERT-wwm family's layout).
+    """
+    from bert_tf.checkpoint.original import from_pretrained  # pylint: disable=g-import-not-at-top
+    return from_pretrained(cls, model_dir, **kwargs)

@@ -1,0 +1,131 @@
+"""Multi-head self-attention (the original `attention/self` and `attention` scopes)."""
+import math
+
+import keras
+import tensorflow as tf
+
+from bert_tf.layers.initializers import truncated_normal
+from bert_tf.layers.residual import DenseResidualNorm
+
+# The original adds -10000 to masked logits (modeling.attention_layer). Any value far below the
+# logits gives the same softmax; keeping the original's makes outputs match it bit for bit in
+# spirit and stays finite in float16 and bfloat16.
+MASK_ADDER = -10000.0
+
+
+def attention_bias(input_mask, dtype=tf.float32):
+  """Additive attention bias from a padding mask.
+
+  Args:
+    input_mask: int Tensor [batch_size, seq_length], 1 for real tokens, 0 for padding.
+  Returns:
+    float Tensor [batch_size, 1, 1, seq_length]: 0 where attending is allowed, -10000 elsewhere.
+  """
+  mask = tf.cast(input_mask, dtype)[:, tf.newaxis, tf.newaxis, :]
+  return (1.0 - mask) * MASK_ADDER
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class SelfAttention(keras.layers.Layer):
+  """Scaled dot-product self-attention over `num_heads` heads with 2-D query/key/value kernels.
+
+  Kernels keep the original [hidden, hidden] shape (Dense + reshape to heads in `call`), so an
+  original checkpoint loads by renaming alone.
+
+  Call args:
+    hidden_states: float Tensor [batch_size, seq_length, hidden_size].
+    bias: float Tensor broadcastable to [batch_size, num_heads, seq_length, seq_length].
+  Returns:
+    context: float Tensor [batch_size, seq_length, hidden_size] (heads concatenated).
+  """
+
+  def __init__(self, num_heads, hidden_size, initializer_range=0.02, dropout_rate=0.1, **kwargs):
+    super().__init__(**kwargs)
+    if hidden_size % num_heads:
+      raise ValueError(f"hidden_size {hidden_size} is not a multiple of num_heads {num_heads}")
+    self.num_heads = num_heads
+    self.hidden_size = hidden_size
+    self.initializer_range = initializer_range
+    self.dropout_rate = dropout_rate
+    self.head_size = hidden_size // num_heads
+    init = truncated_normal(initializer_range)
+    self.query = keras.layers.Dense(hidden_size, kernel_initializer=init, name="query")
+    self.key = keras.layers.Dense(hidden_size, kernel_initializer=init, name="key")
+    self.value = keras.layers.Dense(hidden_size, kernel_initializer=init, name="value")
+    self.dropout = keras.layers.Dropout(dropout_rate)
+
+  def build(self, hidden_states_shape, bias_shape=None):
+    for dense in (self.query, self.key, self.value):
+      dense.build(hidden_states_shape)
+    self.built = True
+
+  def _split_heads(self, x, batch_size, seq_length):
+    x = tf.reshape(x, [batch_size, seq_length, self.num_heads, self.head_size])
+    return tf.transpose(x, [0, 2, 1, 3])  # [batch, heads, seq, head_size]
+
+  def call(self, hidden_states, bias, training=None):
+    shape = tf.shape(hidden_states)
+    batch_size, seq_length = shape[0], shape[1]
+    query = self._split_heads(self.query(hidden_states), batch_size, seq_length)
+    key = self._split_heads(self.key(hidden_states), batch_size, seq_length)
+    value = self._split_heads(self.value(hidden_states), batch_size, seq_length)
+    # Scale the query, not the [seq, seq] scores: same result, fewer multiplies.
+    query = query * tf.cast(1.0 / math.sqrt(self.head_size), query.dtype)
+    scores = tf.matmul(query, key, transpose_b=True)
+    # Softmax in float32 whatever the compute dtype: under mixed precision a float16 softmax over
+    # logits offset by -10000 loses the small probabilities (the Model Garden does the same).
+    scores = tf.cast(scores, tf.float32) + tf.cast(bias, tf.float32)
+    probs = tf.cast(tf.nn.softmax(scores, axis=-1), self.compute_dtype)
+    probs = self.dropout(probs, training=training)
+    context = tf.matmul(probs, value)  # [batch, heads, seq, head_size]
+    context = tf.transpose(context, [0, 2, 1, 3])
+    return tf.reshape(context, [batch_size, seq_length, self.hidden_size])
+
+  def compute_output_shape(self, hidden_states_shape, bias_shape=None):
+    return hidden_states_shape
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(num_heads=self.num_heads, hidden_size=self.hidden_size,
+                  initializer_range=self.initializer_range, dropout_rate=self.dropout_rate)
+    return config
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class BertAttention(keras.layers.Layer):
+  """Self-attention followed by its output projection, dropout, residual and LayerNorm.
+
+  Sub-layers are named `self` and `output` so weight paths read like the original
+  `attention/self/query/kernel` and `attention/output/dense/kernel`.
+  """
+
+  def __init__(self, num_heads, hidden_size, initializer_range=0.02, dropout_rate=0.1,
+               attention_dropout_rate=0.1, **kwargs):
+    super().__init__(**kwargs)
+    self.num_heads = num_heads
+    self.hidden_size = hidden_size
+    self.initializer_range = initializer_range
+    self.dropout_rate = dropout_rate
+    self.attention_dropout_rate = attention_dropout_rate
+    self.self_attention = SelfAttention(num_heads, hidden_size, initializer_range,
+                                        attention_dropout_rate, name="self")
+    self.output_block = DenseResidualNorm(hidden_size, initializer_range, dropout_rate, name="output")
+
+  def build(self, hidden_states_shape, bias_shape=None):
+    self.self_attention.build(hidden_states_shape)
+    self.output_block.build(hidden_states_shape)
+    self.built = True
+
+  def call(self, hidden_states, bias, training=None):
+    context = self.self_attention(hidden_states, bias, training=training)
+    return self.output_block(context, hidden_states, training=training)
+
+  def compute_output_shape(self, hidden_states_shape, bias_shape=None):
+    return hidden_states_shape
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(num_heads=self.num_heads, hidden_size=self.hidden_size,
+                  initializer_range=self.initializer_range, dropout_rate=self.dropout_rate,
+                  attention_dropout_rate=self.attention_dropout_rate)
+    return config

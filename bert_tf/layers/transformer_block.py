@@ -1,0 +1,96 @@
+"""One post-LayerNorm transformer block (the original `encoder/layer_N`) and the stack of them."""
+import keras
+
+from bert_tf.layers.attention import BertAttention
+from bert_tf.layers.feed_forward import Intermediate
+from bert_tf.layers.residual import DenseResidualNorm
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class TransformerBlock(keras.layers.Layer):
+  """attention -> intermediate -> output, each with the original scope name.
+
+  Call args:
+    hidden_states: float Tensor [batch_size, seq_length, hidden_size].
+    bias: float Tensor [batch_size, 1, 1, seq_length], additive attention bias.
+  Returns:
+    float Tensor [batch_size, seq_length, hidden_size].
+  """
+
+  def __init__(self, hidden_size, num_heads, intermediate_size, activation="gelu",
+               initializer_range=0.02, dropout_rate=0.1, attention_dropout_rate=0.1, **kwargs):
+    super().__init__(**kwargs)
+    self.hidden_size = hidden_size
+    self.num_heads = num_heads
+    self.intermediate_size = intermediate_size
+    self.activation = activation
+    self.initializer_range = initializer_range
+    self.dropout_rate = dropout_rate
+    self.attention_dropout_rate = attention_dropout_rate
+    self.attention = BertAttention(num_heads, hidden_size, initializer_range, dropout_rate,
+                                   attention_dropout_rate, name="attention")
+    self.intermediate = Intermediate(intermediate_size, activation, initializer_range,
+                                     name="intermediate")
+    self.output_block = DenseResidualNorm(hidden_size, initializer_range, dropout_rate, name="output")
+
+  def build(self, hidden_states_shape, bias_shape=None):
+    self.attention.build(hidden_states_shape)
+    self.intermediate.build(hidden_states_shape)
+    self.output_block.build(tuple(hidden_states_shape[:-1]) + (self.intermediate_size,),
+                            hidden_states_shape)
+    self.built = True
+
+  def call(self, hidden_states, bias, training=None):
+    attention_output = self.attention(hidden_states, bias, training=training)
+    intermediate_output = self.intermediate(attention_output)
+    return self.output_block(intermediate_output, attention_output, training=training)
+
+  def compute_output_shape(self, hidden_states_shape, bias_shape=None):
+    return hidden_states_shape
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(hidden_size=self.hidden_size, num_heads=self.num_heads,
+                  intermediate_size=self.intermediate_size, activation=self.activation,
+                  initializer_range=self.initializer_range, dropout_rate=self.dropout_rate,
+                  attention_dropout_rate=self.attention_dropout_rate)
+    return config
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class TransformerStack(keras.layers.Layer):
+  """`num_layers` TransformerBlocks named `layer_0` ... (the original `bert/encoder` scope).
+
+  Returns:
+    list of float Tensors [batch_size, seq_length, hidden_size], one per block.
+  """
+
+  def __init__(self, num_layers, hidden_size, num_heads, intermediate_size, activation="gelu",
+               initializer_range=0.02, dropout_rate=0.1, attention_dropout_rate=0.1, **kwargs):
+    super().__init__(**kwargs)
+    self.num_layers = num_layers
+    self.block_args = dict(hidden_size=hidden_size, num_heads=num_heads,
+                           intermediate_size=intermediate_size, activation=activation,
+                           initializer_range=initializer_range, dropout_rate=dropout_rate,
+                           attention_dropout_rate=attention_dropout_rate)
+    self.blocks = [TransformerBlock(**self.block_args, name=f"layer_{i}") for i in range(num_layers)]
+
+  def build(self, hidden_states_shape, bias_shape=None):
+    for block in self.blocks:
+      block.build(hidden_states_shape)
+    self.built = True
+
+  def call(self, hidden_states, bias, training=None):
+    outputs = []
+    for block in self.blocks:
+      hidden_states = block(hidden_states, bias, training=training)
+      outputs.append(hidden_states)
+    return outputs
+
+  def compute_output_shape(self, hidden_states_shape, bias_shape=None):
+    return [tuple(hidden_states_shape)] * self.num_layers
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(num_layers=self.num_layers, **self.block_args)
+    return config

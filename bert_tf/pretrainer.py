@@ -1,0 +1,67 @@
+"""BertPretrainer: the encoder plus the original masked-LM and next-sentence heads."""
+import keras
+
+from bert_tf.encoder import BertLayers, _as_config, encoder_inputs
+from bert_tf.layers.heads import MaskedLMHead, NextSentenceHead
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class BertPretrainer(keras.Model):
+  """BERT with the pretraining heads of google-research/bert's run_pretraining.py.
+
+  The encoder's weights have the same paths as in BertEncoder; the heads live under `cls/`
+  (`cls/predictions/transform/dense/kernel`, `cls/predictions/output_bias`,
+  `cls/seq_relationship/output_weights`), mirroring the original scopes.
+
+  Call args:
+    inputs: dict of int32 Tensors: `input_ids`, `input_mask`, `segment_ids` [batch_size,
+      seq_length] and `masked_lm_positions` [batch_size, max_predictions_per_seq].
+    training: enables dropout.
+  Returns:
+    dict with the encoder's `sequence_output`, `pooled_output`, `encoder_outputs`, plus
+    `mlm_logits` float32 [batch_size, max_predictions_per_seq, vocab_size] and `nsp_logits`
+    float32 [batch_size, 2].
+  """
+
+  def __init__(self, config, seq_length=None, max_predictions_per_seq=None, **kwargs):
+    config = _as_config(config)
+    inputs = encoder_inputs(seq_length)
+    inputs["masked_lm_positions"] = keras.Input(shape=(max_predictions_per_seq,), dtype="int32",
+                                                name="masked_lm_positions")
+    bert_layers = BertLayers(config)
+    outputs = dict(bert_layers(inputs))
+    with keras.name_scope("cls"):
+      mlm_head = MaskedLMHead(config.vocab_size, config.hidden_size, config.hidden_act,
+                              config.initializer_range, name="predictions")
+      nsp_head = NextSentenceHead(config.hidden_size, config.initializer_range,
+                                  name="seq_relationship")
+      outputs["mlm_logits"] = mlm_head(outputs["sequence_output"], inputs["masked_lm_positions"],
+                                       bert_layers.embeddings.word_embeddings)
+      outputs["nsp_logits"] = nsp_head(outputs["pooled_output"])
+    kwargs.setdefault("name", "bert_pretrainer")
+    super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+    self.config = config
+    self.seq_length = seq_length
+    self.max_predictions_per_seq = max_predictions_per_seq
+    self.embeddings = bert_layers.embeddings
+    self.masked_lm = mlm_head
+    self.next_sentence = nsp_head
+
+  @property
+  def embedding_table(self):
+    """The word-embedding variable [vocab_size, hidden_size], shared with the MLM output layer."""
+    return self.embeddings.word_embeddings
+
+  def get_config(self):
+    return {"config": self.config.to_dict(), "seq_length": self.seq_length,
+            "max_predictions_per_seq": self.max_predictions_per_seq, "name": self.name}
+
+  @classmethod
+  def from_config(cls, config):
+    return cls(**config)
+
+  @classmethod
+  def from_pretrained(cls, model_dir, **kwargs):
+    """Builds the pretrainer from a released model folder and loads its original checkpoint."""
+    from bert_tf.checkpoint.original import from_pretrained  # pylint: disable=g-import-not-at-top
+    return from_pretrained(cls, model_dir, **kwargs)
