@@ -19,6 +19,18 @@ def _as_config(config):
   raise TypeError(f"config must be a BertConfig or a dict of bert_config.json fields, got {type(config).__name__}")
 
 
+def select_inputs(model, inputs, names):
+  """The named features of `inputs`, so a full feature dict (masked_lm_ids, labels, ...) can be
+  passed as is: a functional model fed a dict with extra keys would otherwise match tensors by
+  position and silently misroute them."""
+  if not isinstance(inputs, dict):
+    raise TypeError(f"{model.name} takes a dict with keys {', '.join(names)}; got {type(inputs).__name__}")
+  absent = [name for name in names if name not in inputs]
+  if absent:
+    raise KeyError(f"{model.name} inputs lack {', '.join(absent)}; expected keys {', '.join(names)}")
+  return {name: inputs[name] for name in names}
+
+
 def encoder_inputs(seq_length=None):
   """Symbolic int32 inputs named as the original features, each [batch_size, seq_length]."""
   return {name: keras.Input(shape=(seq_length,), dtype="int32", name=name) for name in INPUT_NAMES}
@@ -87,6 +99,9 @@ class BertEncoder(keras.Model):
   def embedding_table(self):
     """The word-embedding variable [vocab_size, hidden_size]."""
     return self.embeddings.word_embeddings
+
+  def call(self, inputs, training=None, mask=None):
+    return super().call(select_inputs(self, inputs, INPUT_NAMES), training=training, mask=mask)
 
   def get_config(self):
     return {"config": self.config.to_dict(), "seq_length": self.seq_length, "name": self.name}

@@ -1,7 +1,7 @@
 """BertPretrainer: the encoder plus the original masked-LM and next-sentence heads."""
 import keras
 
-from bert_tf.encoder import BertLayers, _as_config, encoder_inputs
+from bert_tf.encoder import INPUT_NAMES, BertLayers, _as_config, encoder_inputs, select_inputs
 from bert_tf.layers.heads import MaskedLMHead, NextSentenceHead
 
 
@@ -51,6 +51,10 @@ class BertPretrainer(keras.Model):
   def embedding_table(self):
     """The word-embedding variable [vocab_size, hidden_size], shared with the MLM output layer."""
     return self.embeddings.word_embeddings
+
+  def call(self, inputs, training=None, mask=None):
+    names = INPUT_NAMES + ("masked_lm_positions",)
+    return super().call(select_inputs(self, inputs, names), training=training, mask=mask)
 
   def get_config(self):
     return {"config": self.config.to_dict(), "seq_length": self.seq_length,
