@@ -60,8 +60,7 @@ class SelfAttention(keras.layers.Layer):
     self.built = True
 
   def _split_heads(self, x, batch_size, seq_length):
-    x = tf.reshape(x, [batch_size, seq_length, self.num_heads, self.head_size])
-    return tf.transpose(x, [0, 2, 1, 3])  # [batch, heads, seq, head_size]
+    return tf.reshape(x, [batch_size, seq_length, self.num_heads, self.head_size])
 
   def call(self, hidden_states, bias, training=None):
     shape = tf.shape(hidden_states)
@@ -71,14 +70,15 @@ class SelfAttention(keras.layers.Layer):
     value = self._split_heads(self.value(hidden_states), batch_size, seq_length)
     # Scale the query, not the [seq, seq] scores: same result, fewer multiplies.
     query = query * tf.cast(1.0 / math.sqrt(self.head_size), query.dtype)
-    scores = tf.matmul(query, key, transpose_b=True)
+    # Einsums over [batch, seq, heads, head_size] let the backend pick the layout instead of
+    # materialising head-major transposes.
+    scores = tf.einsum("bqnd,bknd->bnqk", query, key)
     # Softmax in float32 whatever the compute dtype: under mixed precision a float16 softmax over
     # logits offset by -10000 loses the small probabilities (the Model Garden does the same).
     scores = tf.cast(scores, tf.float32) + tf.cast(bias, tf.float32)
     probs = tf.cast(tf.nn.softmax(scores, axis=-1), self.compute_dtype)
     probs = self.dropout(probs, training=training)
-    context = tf.matmul(probs, value)  # [batch, heads, seq, head_size]
-    context = tf.transpose(context, [0, 2, 1, 3])
+    context = tf.einsum("bnqk,bknd->bqnd", probs, value)
     return tf.reshape(context, [batch_size, seq_length, self.hidden_size])
 
   def compute_output_shape(self, hidden_states_shape, bias_shape=None):
