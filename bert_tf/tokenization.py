@@ -1,0 +1,237 @@
+"""FullTokenizer: Google's original BERT tokenization, reproduced exactly.
+
+BasicTokenizer cleans the text (drops NUL, U+FFFD and Cc/Cf control characters, maps whitespace
+to a space), puts spaces around CJK ideographs, optionally lower-cases and strips accents (NFD,
+drop category Mn), and splits off punctuation. WordpieceTokenizer then splits each word greedily,
+longest match first, into vocabulary pieces with `##` continuations, or `[UNK]` when a word has
+no such split or is longer than max_input_chars_per_word characters: 200 in google-research/bert
+(tf-models-official's copy uses 400, Hugging Face 100; pass the value to match either).
+Character classes use Python's unicodedata, as the original did; bert_tf.fast_tokenizer reproduces the same ids in-graph.
+"""
+import collections
+import os
+import unicodedata
+
+import tensorflow as tf
+
+
+def convert_to_unicode(text):
+  """str for str or bytes (UTF-8, undecodable bytes dropped as the original does)."""
+  if isinstance(text, str):
+    return text
+  if isinstance(text, bytes):
+    return text.decode("utf-8", "ignore")
+  raise TypeError(f"expected str or bytes, got {type(text).__name__}")
+
+
+def load_vocab(vocab_file):
+  """OrderedDict token -> id, one token per line (the id is the line number)."""
+  if not tf.io.gfile.exists(str(vocab_file)):
+    raise FileNotFoundError(f"vocab file not found: {vocab_file}")
+  vocab = collections.OrderedDict()
+  with tf.io.gfile.GFile(str(vocab_file), "rb") as reader:
+    for index, line in enumerate(reader):
+      # Like the original: strip surrounding whitespace; a repeated token keeps its last id.
+      vocab[convert_to_unicode(line).strip()] = index
+  return vocab
+
+
+def whitespace_tokenize(text):
+  text = text.strip()
+  return text.split() if text else []
+
+
+def _is_whitespace(char):
+  if char in (" ", "\t", "\n", "\r"):
+    return True
+  return unicodedata.category(char) == "Zs"
+
+
+def _is_control(char):
+  if char in ("\t", "\n", "\r"):
+    return False
+  # Cc and Cf only, as google-research/bert and tf-models-official: private-use (Co) and
+  # unassigned (Cn) characters are kept and usually end up as [UNK].
+  return unicodedata.category(char) in ("Cc", "Cf")
+
+
+def _is_punctuation(char):
+  cp = ord(char)
+  # ASCII symbols such as "^", "$" and "`" are not Unicode punctuation (P*), but the original
+  # treats all non-alphanumeric ASCII as punctuation.
+  if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
+    return True
+  return unicodedata.category(char).startswith("P")
+
+
+# The CJK Unified Ideographs blocks the original spaces out. Hangul, Hiragana and Katakana are
+# deliberately absent (they are written with spaces or handled by WordPiece).
+CJK_RANGES = (
+    (0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
+    (0x2B740, 0x2B81F), (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F),
+)
+
+
+def _is_chinese_char(cp):
+  return any(lo <= cp <= hi for lo, hi in CJK_RANGES)
+
+
+class BasicTokenizer:
+  """Text cleaning, CJK spacing, optional lower-casing with accent stripping, punctuation split."""
+
+  def __init__(self, do_lower_case=True):
+    self.do_lower_case = do_lower_case
+
+  def tokenize(self, text):
+    """Returns the list of words of `text` (str or bytes)."""
+    text = self._clean_text(convert_to_unicode(text))
+    text = self._tokenize_chinese_chars(text)
+    words = []
+    for token in whitespace_tokenize(text):
+      if self.do_lower_case:
+        token = self._run_strip_accents(token.lower())
+      words.extend(self._run_split_on_punc(token))
+    return whitespace_tokenize(" ".join(words))
+
+  @staticmethod
+  def _run_strip_accents(text):
+    text = unicodedata.normalize("NFD", text)
+    return "".join(char for char in text if unicodedata.category(char) != "Mn")
+
+  @staticmethod
+  def _run_split_on_punc(text):
+    pieces, current = [], []
+    for char in text:
+      if _is_punctuation(char):
+        if current:
+          pieces.append("".join(current))
+          current = []
+        pieces.append(char)
+      else:
+        current.append(char)
+    if current:
+      pieces.append("".join(current))
+    return pieces
+
+  @staticmethod
+  def _tokenize_chinese_chars(text):
+    out = []
+    for char in text:
+      if _is_chinese_char(ord(char)):
+        out.extend((" ", char, " "))
+      else:
+        out.append(char)
+    return "".join(out)
+
+  @staticmethod
+  def _clean_text(text):
+    out = []
+    for char in text:
+      cp = ord(char)
+      if cp == 0 or cp == 0xFFFD or _is_control(char):
+        continue
+      out.append(" " if _is_whitespace(char) else char)
+    return "".join(out)
+
+
+class WordpieceTokenizer:
+  """Greedy longest-match-first WordPiece over a vocabulary, `##` marking continuations."""
+
+  def __init__(self, vocab, unk_token="[UNK]", max_input_chars_per_word=200):
+    self.vocab = vocab
+    self.unk_token = unk_token
+    self.max_input_chars_per_word = max_input_chars_per_word
+    # Words repeat a lot in real text: caching each word's pieces makes bulk tokenization several
+    # times faster without changing any result (the split depends on the word alone).
+    self._cache = {}
+
+  def tokenize(self, text):
+    """Pieces of every whitespace-separated word of `text` (already BasicTokenizer output)."""
+    output = []
+    for word in whitespace_tokenize(convert_to_unicode(text)):
+      pieces = self._cache.get(word)
+      if pieces is None:
+        pieces = self._split_word(word)
+        if len(self._cache) < 1_000_000:
+          self._cache[word] = pieces
+      output.extend(pieces)
+    return output
+
+  def _split_word(self, word):
+    if len(word) > self.max_input_chars_per_word:
+      return [self.unk_token]
+    pieces, start = [], 0
+    while start < len(word):
+      end = len(word)
+      piece = None
+      while start < end:
+        candidate = word[start:end]
+        if start > 0:
+          candidate = "##" + candidate
+        if candidate in self.vocab:
+          piece = candidate
+          break
+        end -= 1
+      if piece is None:
+        return [self.unk_token]
+      pieces.append(piece)
+      start = end
+    return pieces
+
+
+class FullTokenizer:
+  """BasicTokenizer followed by WordpieceTokenizer, as google-research/bert's FullTokenizer.
+
+  Args:
+    vocab_file: vocab.txt, one token per line.
+    do_lower_case: True for uncased and Chinese models, False for cased ones; must match the
+      checkpoint.
+    max_input_chars_per_word: longer words become [UNK]; 200 as google-research/bert.
+  """
+
+  def __init__(self, vocab_file, do_lower_case=True, max_input_chars_per_word=200):
+    self.vocab_file = str(vocab_file)
+    self.do_lower_case = do_lower_case
+    self.max_input_chars_per_word = max_input_chars_per_word
+    self.vocab = load_vocab(vocab_file)
+    self.inv_vocab = {index: token for token, index in self.vocab.items()}
+    self.basic_tokenizer = BasicTokenizer(do_lower_case=do_lower_case)
+    self.wordpiece_tokenizer = WordpieceTokenizer(
+        vocab=self.vocab, max_input_chars_per_word=max_input_chars_per_word)
+
+  @classmethod
+  def from_pretrained(cls, model_dir, do_lower_case=None):
+    """Tokenizer of a released model folder (its vocab.txt).
+
+    When do_lower_case is None it is inferred from the folder name as the original's
+    validate_case_matches_checkpoint does: names with "uncased", "chinese" or "multilingual_L"
+    (the uncased multilingual release) are lower-cased, names with "cased" are not, anything
+    else (e.g. chinese_roberta_wwm_ext, which is uncased) defaults to lower-casing.
+    """
+    name = os.path.basename(os.path.normpath(str(model_dir))).lower()
+    if do_lower_case is None:
+      do_lower_case = "uncased" in name or "cased" not in name
+    return cls(os.path.join(str(model_dir), "vocab.txt"), do_lower_case=do_lower_case)
+
+  def tokenize(self, text):
+    """List of WordPiece tokens of `text` (str or bytes)."""
+    tokens = []
+    for word in self.basic_tokenizer.tokenize(text):
+      tokens.extend(self.wordpiece_tokenizer.tokenize(word))
+    return tokens
+
+  def convert_tokens_to_ids(self, tokens):
+    ids = []
+    for token in tokens:
+      try:
+        ids.append(self.vocab[token])
+      except KeyError:
+        raise KeyError(f"token {token!r} is not in the vocabulary {self.vocab_file}") from None
+    return ids
+
+  def convert_ids_to_tokens(self, ids):
+    return [self.inv_vocab[int(i)] for i in ids]
+
+  def encode(self, text):
+    """ids of `text`: convert_tokens_to_ids(tokenize(text))."""
+    return self.convert_tokens_to_ids(self.tokenize(text))
