@@ -23,6 +23,18 @@ def shared_data():
   return shared_path
 
 
+# A hand-made vocabulary for tokenizer cases that are checked by hand.
+SMALL_VOCAB = ["[UNK]", "[CLS]", "[SEP]", "want", "##want", "##ed", "wa", "un", "runn", "##ing", ",",
+               "low", "lowest", "中", "国", "##国", "na", "##ive", "cafe", "x", "##x", "é"]
+
+
+@pytest.fixture
+def small_vocab(tmp_path):
+  path = tmp_path / "vocab.txt"
+  path.write_text("\n".join(SMALL_VOCAB) + "\n", encoding="utf-8")
+  return path
+
+
 # The classic tester sizes (batch 13, seq 7, vocab 99, hidden 32, intermediate 37).
 TINY_CONFIG = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                    intermediate_size=37, hidden_act="gelu", hidden_dropout_prob=0.1,

@@ -4,24 +4,10 @@ import pytest
 import tensorflow as tf
 
 import corpora
-from conftest import SHARED_DATA
-from test_tokenization import SMALL_VOCAB, STRESS_LINES
+from conftest import SHARED_DATA, shared_path
+from test_tokenization import STRESS_LINES
 from bert_tf.fast_tokenizer import FastTokenizer
 from bert_tf.tokenization import FullTokenizer
-
-
-@pytest.fixture
-def small_vocab(tmp_path):
-  path = tmp_path / "vocab.txt"
-  path.write_text("\n".join(SMALL_VOCAB) + "\n", encoding="utf-8")
-  return path
-
-
-def _real_vocab(vocab):
-  path = SHARED_DATA / vocab
-  if not path.exists():
-    pytest.skip(f"real vocab {path} is absent (../shared/data is not part of a fresh clone)")
-  return path
 
 
 def test_hand_checked_examples(small_vocab):
@@ -36,7 +22,7 @@ def test_hand_checked_examples(small_vocab):
 @pytest.mark.parametrize("vocab", [corpora.UNCASED_VOCAB, corpora.CHINESE_VOCAB])
 @pytest.mark.parametrize("do_lower_case", [True, False])
 def test_stress_lines(vocab, do_lower_case):
-  path = _real_vocab(vocab)
+  path = shared_path(vocab)
   full = FullTokenizer(path, do_lower_case=do_lower_case)
   fast = FastTokenizer(path, do_lower_case=do_lower_case)
   got = fast.encode_batch(STRESS_LINES)

@@ -6,21 +6,10 @@ The independent reference is tf-models-official's copy of the original tokenizat
 import pytest
 
 import corpora
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, shared_path
 from bert_tf.tokenization import BasicTokenizer, FullTokenizer, WordpieceTokenizer
 
 tfm_tokenization = pytest.importorskip("official.nlp.tools.tokenization")
-
-SMALL_VOCAB = ["[UNK]", "[CLS]", "[SEP]", "want", "##want", "##ed", "wa", "un", "runn", "##ing", ",",
-               "low", "lowest", "中", "国", "##国", "na", "##ive", "cafe", "x", "##x", "é"]
-
-
-@pytest.fixture
-def small_vocab(tmp_path):
-  path = tmp_path / "vocab.txt"
-  path.write_text("\n".join(SMALL_VOCAB) + "\n", encoding="utf-8")
-  return path
-
 
 def test_hand_checked_examples(small_vocab):
   tokenizer = FullTokenizer(small_vocab, do_lower_case=True)
@@ -97,9 +86,7 @@ STRESS_LINES = [
 @pytest.mark.parametrize("vocab", [corpora.UNCASED_VOCAB, corpora.CHINESE_VOCAB])
 @pytest.mark.parametrize("do_lower_case", [True, False])
 def test_stress_lines_match_tf_models(vocab, do_lower_case):
-  path = SHARED_DATA / vocab
-  if not path.exists():
-    pytest.skip(f"real vocab {path} is absent (../shared/data is not part of a fresh clone)")
+  path = shared_path(vocab)
   ours = FullTokenizer(path, do_lower_case=do_lower_case)
   tfm = tfm_tokenization.FullTokenizer(str(path), do_lower_case=do_lower_case)
   tfm.wordpiece_tokenizer.max_input_chars_per_word = 200  # the original's limit, see above
