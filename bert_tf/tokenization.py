@@ -73,7 +73,10 @@ CJK_RANGES = (
 
 
 def _is_chinese_char(cp):
-  return any(lo <= cp <= hi for lo, hi in CJK_RANGES)
+  # Chained comparisons rather than a loop over CJK_RANGES: this runs once per character.
+  return ((0x4E00 <= cp <= 0x9FFF) or (0x3400 <= cp <= 0x4DBF) or (0x20000 <= cp <= 0x2A6DF) or
+          (0x2A700 <= cp <= 0x2B73F) or (0x2B740 <= cp <= 0x2B81F) or (0x2B820 <= cp <= 0x2CEAF) or
+          (0xF900 <= cp <= 0xFAFF) or (0x2F800 <= cp <= 0x2FA1F))
 
 
 class BasicTokenizer:
@@ -149,13 +152,17 @@ class WordpieceTokenizer:
     """Pieces of every whitespace-separated word of `text` (already BasicTokenizer output)."""
     output = []
     for word in whitespace_tokenize(convert_to_unicode(text)):
-      pieces = self._cache.get(word)
-      if pieces is None:
-        pieces = self._split_word(word)
-        if len(self._cache) < 1_000_000:
-          self._cache[word] = pieces
-      output.extend(pieces)
+      output.extend(self.word_pieces(word))
     return output
+
+  def word_pieces(self, word):
+    """Pieces of one word (no whitespace inside), memoised."""
+    pieces = self._cache.get(word)
+    if pieces is None:
+      pieces = self._split_word(word)
+      if len(self._cache) < 1_000_000:
+        self._cache[word] = pieces
+    return pieces
 
   def _split_word(self, word):
     if len(word) > self.max_input_chars_per_word:
@@ -216,8 +223,9 @@ class FullTokenizer:
   def tokenize(self, text):
     """List of WordPiece tokens of `text` (str or bytes)."""
     tokens = []
+    word_pieces = self.wordpiece_tokenizer.word_pieces
     for word in self.basic_tokenizer.tokenize(text):
-      tokens.extend(self.wordpiece_tokenizer.tokenize(word))
+      tokens.extend(word_pieces(word))
     return tokens
 
   def convert_tokens_to_ids(self, tokens):

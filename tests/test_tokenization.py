@@ -108,3 +108,10 @@ def test_real_corpus_matches_tf_models_on_every_line(setting):
                 if list(ours[i]) != tfm.convert_tokens_to_ids(tfm.tokenize(line))]
   assert not mismatched, f"{len(mismatched)} of {len(lines)} lines differ, first: {lines[mismatched[0]]!r}"
   assert sum(map(len, ours)) > len(lines)  # the corpus really was tokenized
+
+
+def test_cjk_ranges_table_matches_the_character_test():
+  """CJK_RANGES (used by the in-graph tokenizer) and _is_chinese_char must agree everywhere."""
+  from bert_tf.tokenization import CJK_RANGES, _is_chinese_char
+  for cp in range(0x30000):
+    assert _is_chinese_char(cp) == any(lo <= cp <= hi for lo, hi in CJK_RANGES), hex(cp)
