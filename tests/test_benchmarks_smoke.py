@@ -1,0 +1,44 @@
+"""The benchmark scripts run (quick mode) and write well-formed results."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, SHARED_DATA
+
+
+def _run(module, tmp_path, *flags):
+  proc = subprocess.run([sys.executable, "-m", module, "--quick", f"--output_dir={tmp_path}", *flags],
+                        cwd=ROOT, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+  return proc
+
+
+@pytest.mark.slow
+def test_encoder_benchmark_quick(tmp_path):
+  _run("benchmarks.bench_encoder", tmp_path)
+  rows = json.loads((tmp_path / "encoder.json").read_text())["rows"]
+  implementations = {r["implementation"] for r in rows}
+  assert implementations == {"bert_tf", "tf-models BertEncoder", "keras-hub BertBackbone"}
+  assert {r["xla"] for r in rows} == {False, True}
+  assert all(r["sequences_per_s"] > 0 and r["latency_ms_batch1"] > 0 for r in rows)
+  assert (tmp_path / "encoder_throughput.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_tokenizer_benchmark_quick(tmp_path):
+  if not (SHARED_DATA / "vocab" / "uncased_vocab.txt").exists():
+    pytest.skip(f"real corpora are absent from {SHARED_DATA}")
+  _run("benchmarks.bench_tokenizer", tmp_path)
+  rows = json.loads((tmp_path / "tokenizer.json").read_text())["rows"]
+  ours = [r for r in rows if r["implementation"] in ("bert_tf FullTokenizer", "bert_tf FastTokenizer")]
+  assert len(ours) == 4 and all(r["agreement"] == 1.0 for r in ours)
+
+
+def test_flop_count_by_hand():
+  from benchmarks.bench_encoder import CONFIGS, forward_flops
+  base = forward_flops(CONFIGS["base"], 128)
+  by_hand = 12 * (8 * 128 * 768 ** 2 + 4 * 128 * 768 * 3072 + 4 * 128 ** 2 * 768) + 2 * 768 ** 2
+  assert base == by_hand
+  assert abs(base / 1e9 - 22.3) < 0.05
