@@ -105,3 +105,16 @@ def test_xla_compiled_encoder_matches_eager(tmp_path, tiny_config):
   expected = model(inputs, training=False)
   np.testing.assert_allclose(got["sequence_output"], expected["sequence_output"], atol=1e-5)
   np.testing.assert_allclose(got["pooled_output"], expected["pooled_output"], atol=1e-5)
+
+
+def test_model_garden_reads_our_export(tmp_path, tiny_config):
+  """A checkpoint written by save_original_checkpoint converts with the Model Garden's TF1
+  converter and gives its encoder our outputs."""
+  from bert_tf import save_original_checkpoint
+  ours = BertEncoder(tiny_config)
+  prefix = str(tmp_path / "ours" / "bert_model.ckpt")
+  save_original_checkpoint(ours, prefix)
+  tfm = _convert_with_model_garden(tmp_path, prefix, TINY_CONFIG, _tfm_encoder(TINY_CONFIG))
+  inputs = random_inputs(TINY_CONFIG)
+  np.testing.assert_allclose(ours(inputs)["sequence_output"],
+                             tfm(_tfm_inputs(inputs), training=False)["sequence_output"], atol=ATOL)
