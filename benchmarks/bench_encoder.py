@@ -176,7 +176,7 @@ def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--configs", default="small,base")
   parser.add_argument("--quick", action="store_true", help="tiny config, batch 4, 1 repetition")
-  parser.add_argument("--reps", type=int, default=5)
+  parser.add_argument("--reps", type=int, default=11)
   parser.add_argument("--output_dir", default=str(RESULTS))
   args = parser.parse_args(argv)
   configs, reps, batch_size = args.configs.split(","), args.reps, 32
