@@ -156,3 +156,10 @@ def test_mixed_precision_keeps_logits_float32(tiny_config):
   assert out["sequence_output"].dtype == tf.bfloat16
   assert out["mlm_logits"].dtype == tf.float32 and out["nsp_logits"].dtype == tf.float32
   assert all(w.dtype == "float32" for w in model.weights)
+
+
+def test_too_long_sequences_are_refused_clearly(tiny_config):
+  model = BertEncoder(tiny_config)
+  inputs = random_inputs(TINY_CONFIG, seq_length=TINY_CONFIG["max_position_embeddings"] + 1)
+  with pytest.raises(ValueError, match="exceed max_position_embeddings=64"):
+    model(inputs)

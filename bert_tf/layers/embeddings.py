@@ -47,6 +47,12 @@ class BertEmbeddings(keras.layers.Layer):
     self.built = True
 
   def call(self, input_ids, segment_ids, training=None):
+    static_length = input_ids.shape[1]
+    if static_length is not None and static_length > self.max_position_embeddings:
+      raise ValueError(
+          f"sequences of length {static_length} exceed max_position_embeddings="
+          f"{self.max_position_embeddings} of bert_config.json: use max_seq_length <= "
+          f"{self.max_position_embeddings}")
     seq_length = tf.shape(input_ids)[1]
     # Gathers, not one-hot matmuls: on TPU the original used one-hot for speed, XLA now lowers
     # gathers well on every backend.
