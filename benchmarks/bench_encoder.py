@@ -164,7 +164,8 @@ def plot(rows, path):
         if match:
           ax.bar(k * 3 + j, match[0]["sequences_per_s"], color=f"C{k}", alpha=0.55 + 0.45 * j)
           labels.append((k * 3 + j, f"{impl.split()[0]}\n{'XLA' if xla else 'graph'}"))
-    ax.set_xticks([x for x, _ in labels], [l for _, l in labels], fontsize=7)
+    ax.set_xticks([x for x, _ in labels], [l for _, l in labels], fontsize=7, rotation=35,
+                  ha="right")
     ax.set_title(f"{config}: batch 32 x seq 128")
     ax.set_ylabel("sequences / s")
   fig.tight_layout()
@@ -178,7 +179,14 @@ def main(argv=None):
   parser.add_argument("--quick", action="store_true", help="tiny config, batch 4, 1 repetition")
   parser.add_argument("--reps", type=int, default=11)
   parser.add_argument("--output_dir", default=str(RESULTS))
+  parser.add_argument("--replot", action="store_true",
+                      help="only redraw the plot from output_dir/encoder.json")
   args = parser.parse_args(argv)
+  if args.replot:
+    import json  # pylint: disable=g-import-not-at-top
+    rows = json.loads(open(f"{args.output_dir}/encoder.json").read())["rows"]
+    plot(rows, f"{args.output_dir}/encoder_throughput.png")
+    return rows
   configs, reps, batch_size = args.configs.split(","), args.reps, 32
   if args.quick:
     configs, reps, batch_size = ["tiny"], 1, 4
