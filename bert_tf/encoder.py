@@ -11,7 +11,7 @@ from bert_tf.layers.transformer_block import TransformerStack
 INPUT_NAMES = ("input_ids", "input_mask", "segment_ids")
 
 
-def _as_config(config):
+def as_config(config):
   if isinstance(config, BertConfig):
     return config
   if isinstance(config, dict):
@@ -85,7 +85,7 @@ class BertEncoder(keras.Model):
   """
 
   def __init__(self, config, seq_length=None, **kwargs):
-    config = _as_config(config)
+    config = as_config(config)
     inputs = encoder_inputs(seq_length)
     bert_layers = BertLayers(config)
     outputs = bert_layers(inputs)

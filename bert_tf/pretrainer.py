@@ -1,7 +1,8 @@
 """BertPretrainer: the encoder plus the original masked-LM and next-sentence heads."""
 import keras
 
-from bert_tf.encoder import INPUT_NAMES, BertLayers, _as_config, encoder_inputs, select_inputs
+from bert_tf.encoder import (INPUT_NAMES, BertLayers, as_config, encoder_inputs,
+                             select_inputs)
 from bert_tf.layers.heads import MaskedLMHead, NextSentenceHead
 
 
@@ -24,7 +25,7 @@ class BertPretrainer(keras.Model):
   """
 
   def __init__(self, config, seq_length=None, max_predictions_per_seq=None, **kwargs):
-    config = _as_config(config)
+    config = as_config(config)
     inputs = encoder_inputs(seq_length)
     inputs["masked_lm_positions"] = keras.Input(shape=(max_predictions_per_seq,), dtype="int32",
                                                 name="masked_lm_positions")
