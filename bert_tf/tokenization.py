@@ -6,7 +6,9 @@ drop category Mn), and splits off punctuation. WordpieceTokenizer then splits ea
 longest match first, into vocabulary pieces with `##` continuations, or `[UNK]` when a word has
 no such split or is longer than max_input_chars_per_word characters: 200 in google-research/bert
 (tf-models-official's copy uses 400, Hugging Face 100; pass the value to match either).
-Character classes use Python's unicodedata, as the original did; bert_tf.fast_tokenizer reproduces the same ids in-graph.
+Control characters are Cc and Cf only, as in the original (Hugging Face's copy drops all C*).
+Character classes use Python's unicodedata, as the original did; bert_tf.fast_tokenizer
+reproduces the same ids in-graph.
 """
 import collections
 import os
@@ -210,14 +212,15 @@ class FullTokenizer:
   def from_pretrained(cls, model_dir, do_lower_case=None):
     """Tokenizer of a released model folder (its vocab.txt).
 
-    When do_lower_case is None it is inferred from the folder name as the original's
-    validate_case_matches_checkpoint does: names with "uncased", "chinese" or "multilingual_L"
-    (the uncased multilingual release) are lower-cased, names with "cased" are not, anything
-    else (e.g. chinese_roberta_wwm_ext, which is uncased) defaults to lower-casing.
+    When do_lower_case is None it is inferred from the folder name, in the spirit of the
+    original's validate_case_matches_checkpoint: a name containing "uncased" or "chinese" (Google's
+    Chinese model and the Chinese BERT-wwm family are uncased) is lower-cased, one containing
+    "cased" is not, and anything else (e.g. multilingual_L-12_H-768_A-12, the uncased
+    multilingual release) defaults to lower-casing.
     """
     name = os.path.basename(os.path.normpath(str(model_dir))).lower()
     if do_lower_case is None:
-      do_lower_case = "uncased" in name or "cased" not in name
+      do_lower_case = "uncased" in name or "chinese" in name or "cased" not in name
     return cls(os.path.join(str(model_dir), "vocab.txt"), do_lower_case=do_lower_case)
 
   def tokenize(self, text):
