@@ -1,59 +1,217 @@
 """FastTokenizer: in-graph, batched BERT tokenization with FullTokenizer's ids.
 
-The original's BasicTokenizer is rebuilt from TensorFlow string ops, each step the exact
-counterpart of a step of bert_tf.tokenization:
+bert_tf.tokenization.FullTokenizer is the original's Python loop over characters. FastTokenizer
+gives the same ids from TensorFlow ops, on batches, inside tf.function, tf.data and SavedModels
+(the vocabulary and the character tables below are part of the module):
 
-  1. invalid UTF-8 bytes dropped                 (convert_to_unicode's decode(errors="ignore"))
-  2. \\t \\n \\r and Zs -> space; NUL, U+FFFD, Cc and Cf removed                 (_clean_text)
-  3. lower-case, NFD, drop Mn, when do_lower_case            (token.lower(), _run_strip_accents)
-  4. spaces around CJK ideographs and punctuation  (_tokenize_chinese_chars, _run_split_on_punc)
-  5. split on spaces                                                    (whitespace_tokenize)
+    fast = FastTokenizer("vocab.txt", do_lower_case=True)
+    ids = fast.tokenize_to_ids(tf.constant(["first line", "第二行"]))  # int64 [batch, (tokens)]
 
-Steps 4 and 5 and the WordPiece step are done in one pass by tensorflow-text's
-FastWordpieceTokenizer in its end-to-end mode: its pre-tokenization splits on Unicode whitespace
-and on exactly the original's punctuation and CJK sets (ASCII 33-47, 58-64, 91-96, 123-126,
-u_ispunct, the same eight CJK ranges), and LinMaxMatch yields greedy longest-match-first. The
-original's per-word limit counts *characters* (200) while tensorflow-text's counts bytes, so
-words over the limit are found from the token offsets and turned into one [UNK] here.
-`words()` gives the words alone (BasicTokenizer's output) with regex ops.
+Every row is cleaned first (the original's _clean_text): invalid UTF-8 bytes dropped as
+decode("utf-8", "ignore") does; NUL, U+FFFD, Cc and Cf removed; \\t \\n \\r, Zs, U+2028 and
+U+2029 (str.split's whitespace) turned into spaces. Then each row takes one of two paths:
 
-Why not tensorflow-text's BertTokenizer / FastBertTokenizer as they are: their `lower_case` is
-NFKC case folding, which also rewrites full-width punctuation (`，` -> `,`), ligatures and
-compatibility characters, so ids differ from the original on most Chinese lines.
+  fast path: with do_lower_case, ICU lower-casing (tf.strings.lower), ICU NFD (tensorflow-text's
+    normalize_utf8) and removal of Mn characters; then tensorflow-text's FastWordpieceTokenizer
+    end to end, whose pre-tokenization splits on whitespace, punctuation (ASCII symbols and P*)
+    and the original's CJK ranges, and whose LinMaxMatch is greedy longest-match-first WordPiece.
+    The original's 200-character word limit counts characters, tensorflow-text's bytes: words
+    over the limit are found from the token offsets and become one [UNK].
+  exact path, for rows holding a "special" character: Python's final-sigma rule, then ICU
+    lower-casing and NFD with the special characters swapped out for placeholders and back in as
+    Python's result, spaces around punctuation and CJK characters, a split, and the WordPiece of
+    each word. It is also what normalize() and words() return for every row.
 
-Known, documented differences (pinned in tests/test_fast_tokenizer.py):
-  * Unicode version. Python's unicodedata (Unicode 14.0 in Python 3.11) and RE2/ICU inside
-    TensorFlow may classify characters assigned after Unicode 14 differently (a Cf, Zs, P* or Mn
-    character new in Unicode 15). No such character occurs in the bundled or ../shared/data
-    corpora.
+Why two paths: the three Unicode tables at work are of different versions. With Python 3.11 and
+TF 2.20, unicodedata is Unicode 14, tf.strings.lower's ICU Unicode 13 (it does not lower-case
+U+2C2F or U+10570..U+10595, added in 14) and tensorflow-text's ICU Unicode 16 (it decomposes,
+and splits on, characters Python does not know yet); RE2's \\p{..} classes are newer still, so
+every class here is written out from Python's unicodedata instead. The first FastTokenizer of a
+process (per casing) compares ICU with Python on every code point, about 2 s, and calls special
+each character on which they part: another lower-case/NFD result, another canonical combining
+class, another pre-tokenization, or a result holding such a character; plus U+03A3, whose
+lower case depends on its neighbours. In the real corpora of ../shared/data only Greek capital
+sigma is special; such rows cost a few times more.
+
+Why not tensorflow-text's BertTokenizer / FastBertTokenizer: their lower-casing is NFKC case
+folding, which also rewrites full-width punctuation (`，` -> `,`), ligatures and compatibility
+characters, so ids differ from the original on most Chinese lines.
+
+Known differences from FullTokenizer: none. tests/test_fast_tokenizer.py compares the two on
+every line of the real corpora and on every code point (between letters, and between a capital
+and a capital sigma). The tables follow the Python that builds the tokenizer; a SavedModel keeps
+them, so it matches FullTokenizer under that Python's Unicode version (the original itself
+gives other ids under a Python with other Unicode tables).
 """
+import collections
+import functools
+import logging
 import os
+import unicodedata
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
 from bert_tf.tokenization import CJK_RANGES, load_vocab
 
-# Step 2. U+2028 and U+2029 (Zl, Zp) survive the original's cleaning but its str.split() treats
-# them as whitespace, so they become spaces here too. \t \n \r are Cc but already spaces.
-_WHITESPACE = r"[\t\n\r\p{Zs}\x{2028}\x{2029}]"
-_REMOVED = r"[\x00\x{FFFD}\p{Cc}\p{Cf}]"
-# Steps 3 and 5 in one pass: CJK ideographs and punctuation both become words of their own. The
-# original spaces out CJK before lower-casing and punctuation after; neither step can create or
-# remove a CJK or punctuation character in a way that changes the words (lower-casing and NFD
-# map letters to letters and marks), so one pass after lower-casing gives the same words.
-_CJK = "".join(f"\\x{{{lo:X}}}-\\x{{{hi:X}}}" for lo, hi in CJK_RANGES)
-# Step 5. All non-alphanumeric printable ASCII counts as punctuation in the original, as does
-# every Unicode P* character.
-_PUNCTUATION = r"!-/:-@\[-`{-~\p{P}"
+_SIGMA = "\u03a3"
+# Canonical combining class probe: between U+0345 (class 240) and U+0334 (class 1), NFD reorders
+# a character iff its class is not 0, so the probe tells whether ICU and Python agree on that.
+_PROBE = ("\u0345", "\u0334")
 
+_Tables = collections.namedtuple(
+    "_Tables", "removed spaces marks splits special sigma_context protect restore inexact")
+
+
+def _char_class(code_points):
+  """RE2 bracket-expression body matching exactly `code_points` (an iterable of ints)."""
+  ranges = []
+  for cp in sorted(set(code_points)):
+    if ranges and cp == ranges[-1][1] + 1:
+      ranges[-1][1] = cp
+    else:
+      ranges.append([cp, cp])
+  return "".join(f"\\x{{{lo:X}}}" if lo == hi else f"\\x{{{lo:X}}}-\\x{{{hi:X}}}"
+                 for lo, hi in ranges)
+
+
+def _joined(chars, before="", after=""):
+  """One text holding before + char + after for every char, space separated: each analysis
+  below runs once over it (a few ms) instead of once per character."""
+  return before + f"{after} {before}".join(chars) + after
+
+
+def _icu(fn, text):
+  return fn(tf.constant([text]))[0].numpy().decode("utf-8").split(" ")
+
+
+def _icu_lower_nfd(texts):
+  return tf_text.normalize_utf8(tf.strings.lower(texts, encoding="utf-8"), "NFD")
+
+
+def _icu_nfd(texts):
+  return tf_text.normalize_utf8(texts, "NFD")
+
+
+def _pretokenizer_tokens(code_points):
+  """Tokens tensorflow-text's own pre-tokenization makes of "b" + char + "b", per character:
+  3 (the character is a word of its own), 2 (it separates words) or 1 (it is part of a word)."""
+  wordpiece = tf_text.FastWordpieceTokenizer(
+      vocab=["[UNK]", "zzzz"], no_pretokenization=False, token_out_type=tf.int64,
+      support_detokenization=False)
+  text = _joined(map(chr, code_points), "b", "b")
+  _, starts, _ = wordpiece.tokenize_with_offsets(tf.constant(text))
+  utf8_bytes = 1 + (code_points >= 0x80) + (code_points >= 0x800) + (code_points >= 0x10000)
+  segment_starts = np.cumsum(utf8_bytes + 3) - (utf8_bytes + 3)
+  segment = np.searchsorted(segment_starts, starts.numpy(), side="right") - 1
+  return np.bincount(segment, minlength=len(code_points))
+
+
+@functools.lru_cache(maxsize=None)
+def _python_classes():
+  """The original's character classes, as arrays over every code point but the surrogates."""
+  code_points = np.concatenate([np.arange(0xD800), np.arange(0xE000, 0x110000)])
+  chars = list(map(chr, code_points.tolist()))
+  categories = np.array(list(map(unicodedata.category, chars)))
+  is_space = np.fromiter(map(str.isspace, chars), bool, len(chars))
+  removed = ((np.isin(categories, ["Cc", "Cf"]) & ~np.isin(code_points, [9, 10, 13])) |
+             np.isin(code_points, [0, 0xFFFD]))
+  # \t \n \r and Zs, and U+2028 / U+2029, which survive cleaning but split words in str.split.
+  spaces = (is_space | (categories == "Zs")) & ~removed
+  ascii_symbols = [*range(33, 48), *range(58, 65), *range(91, 97), *range(123, 127)]
+  splits = np.char.startswith(categories, "P") | np.isin(code_points, ascii_symbols)
+  for lo, hi in CJK_RANGES:
+    splits |= (code_points >= lo) & (code_points <= hi)
+  return code_points, chars, categories, removed, spaces, splits
+
+
+@functools.lru_cache(maxsize=None)
+def _character_tables(do_lower_case):
+  """Regex classes and placeholder tables that make the graph follow Python's unicodedata."""
+  code_points, chars, categories, removed, spaces, splits = _python_classes()
+  marks = code_points[categories == "Mn"]
+  kept = ~removed & ~spaces  # the characters that reach lower-casing and pre-tokenization
+  misplit_mask = _pretokenizer_tokens(code_points[kept]) != np.where(splits[kept], 3, 1)
+  misplit = set(code_points[kept][misplit_mask].tolist())
+  special, protect, restore, inexact, sigma_context = set(misplit), {}, {}, set(), None
+  if do_lower_case:
+    kept_chars = [chars[i] for i in np.flatnonzero(kept)]
+    strip = dict.fromkeys(marks.tolist())
+    python = unicodedata.normalize("NFD", _joined(kept_chars).lower()).split(" ")
+    fast = _icu(_icu_lower_nfd, _joined(kept_chars))
+    differs = {ch for ch, p, f in zip(kept_chars, python, fast)
+               if p != f and p.translate(strip) != f.translate(strip)}
+    python = unicodedata.normalize("NFD", _joined(kept_chars, *_PROBE)).split(" ")
+    icu = _icu(_icu_nfd, _joined(kept_chars, *_PROBE))
+    differs |= {ch for ch, p, i in zip(kept_chars, python, icu) if p != i}
+    # Placeholders for them on the exact path: removed characters (cleaning guarantees they are
+    # absent from the text) that ICU leaves alone (no case, no decomposition, class 0).
+    candidates = [chars[i] for i in np.flatnonzero(removed) if code_points[i]]
+    alone = _icu(_icu_lower_nfd, _joined(candidates))
+    probed = _icu(_icu_nfd, _joined(candidates, *_PROBE))
+    placeholders = iter([ch for ch, a, p in zip(candidates, alone, probed)
+                         if a == ch and p == _PROBE[0] + ch + _PROBE[1]])
+    for ch in sorted(differs):
+      decomposed = unicodedata.normalize("NFD", ch.lower())
+      result = decomposed.translate(strip)
+      if all(ord(c) in strip and unicodedata.combining(c) for c in decomposed):
+        # Marks Python strips whose classes are not 0: deleting them before NFD is the same
+        # (it merges no reordering runs) and keeps ICU's view of them out of it.
+        protect[ch] = ""
+        continue
+      if unicodedata.combining(ch) or any(unicodedata.combining(c) for c in result):
+        inexact.add(ch)  # a placeholder (class 0) would change how NFD reorders around it
+      placeholder = next(placeholders, None)
+      if placeholder is None:
+        raise RuntimeError(f"more characters ({len(differs)}) differ between ICU and Python's "
+                           f"Unicode {unicodedata.unidata_version} than there are placeholders")
+      protect[ch], restore[placeholder] = placeholder, result
+    # Special: those, capital sigma (its case depends on its neighbours), and characters whose
+    # fast-path result holds a misplit character.
+    special |= {ord(ch) for ch in differs} | {ord(_SIGMA)}
+    special |= {ord(ch) for ch, f in zip(kept_chars, fast)
+                if f != ch and misplit & set(map(ord, f))}
+    # Final sigma (Python's str.lower): capital sigma becomes U+03C2 after a cased letter and any
+    # case-ignorable characters, unless case-ignorable characters and a cased letter follow.
+    # Both classes are read off Python's own str.lower.
+    assigned = [chars[i] for i in np.flatnonzero(~np.isin(categories, ["Cn", "Co", "Cs"]))
+                if chars[i] != " "]
+    after_cased = _joined(assigned, "A", _SIGMA).lower().split(" ")
+    alone = _joined(assigned, "", _SIGMA).lower().split(" ")
+    cased = {ord(ch) for ch, a in zip(assigned, alone) if a[-1] == "\u03c2"}
+    ignorable = {ord(ch) for ch, a, c in zip(assigned, alone, after_cased)
+                 if a[-1] == "\u03c3" and c[-1] == "\u03c2"}
+    cased, ignorable = _char_class(cased), _char_class(ignorable)
+    sigma_context = (f"([{cased}][{ignorable}]*){_SIGMA}"
+                     f"([{ignorable}]*(?:[^{cased}{ignorable}]|$))")
+  return _Tables(
+      removed=_char_class(code_points[removed].tolist()),
+      spaces=_char_class(code_points[spaces & (code_points != 0x20)].tolist()),
+      marks=_char_class(marks.tolist()), splits=_char_class(code_points[splits].tolist()),
+      special=_char_class(special) if special else None, sigma_context=sigma_context,
+      protect=protect, restore=restore, inexact=inexact)
+
+
+def _string_table(mapping):
+  """StaticHashTable single character -> replacement; "\\0" (never in cleaned text) if absent."""
+  keys = tf.constant(list(mapping.keys()) or [""], tf.string)
+  values = tf.constant(list(mapping.values()) or [""], tf.string)
+  return tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(keys, values), "\0")
+
+
+def _translate(texts, table):
+  """Replaces every character of `texts` that is a key of `table` (see _string_table)."""
+  chars = tf.strings.unicode_split(texts, "UTF-8")
+  mapped = table.lookup(chars.flat_values)
+  chars = chars.with_flat_values(tf.where(mapped == "\0", chars.flat_values, mapped))
+  return tf.strings.reduce_join(chars, axis=-1)
 
 
 class FastTokenizer(tf.Module):
   """Batched in-graph tokenizer whose ids equal FullTokenizer's.
 
-  Usable eagerly, inside tf.function and tf.data `map`, and in a SavedModel (the vocabulary is
-  a resource of this module).
+  Usable eagerly, inside tf.function and tf.data `map`, and in a SavedModel.
 
   Args:
     vocab_file: vocab.txt, one token per line (line number = id).
@@ -74,17 +232,28 @@ class FastTokenizer(tf.Module):
     if "[UNK]" not in vocab:
       raise ValueError(f"{vocab_file} has no [UNK] token")
     # The tokenizer wants a list whose index is the id. Where the file repeats a token the
-    # original keeps its last line; earlier lines (and blank ones) get placeholders containing a
-    # space, which no word can contain, so they never match.
+    # original keeps its last line; earlier lines, blank ones and "##" (an empty continuation,
+    # which the original never looks up; Google's Chinese vocab has one) get placeholders
+    # containing a space, which no word can contain, so they never match.
     tokens = [f"[bert_tf unused {i}]" for i in range(max(vocab.values()) + 1)]
     for token, index in vocab.items():
-      if token:
+      if token not in ("", "##"):
         tokens[index] = token
     self.unk_id = vocab["[UNK]"]
-    self._long_run = f".*[^ !-/:-@\\[-`{{-~{_CJK}]{{{max_input_chars_per_word + 1}}}.*"
+    self._tables = _character_tables(bool(do_lower_case))
+    if self._tables.inexact:
+      logging.warning("FastTokenizer may differ from FullTokenizer next to spacing marks with a "
+                      "combining class ICU does not know: %s", sorted(self._tables.inexact))
+    self._protect = _string_table(self._tables.protect)
+    self._restore = _string_table(self._tables.restore)
+    cjk = "".join(f"\\x{{{lo:X}}}-\\x{{{hi:X}}}" for lo, hi in CJK_RANGES)
+    # A word over the limit needs that many characters in a row that are neither spaces, ASCII
+    # punctuation nor CJK (words break at all three): a cheap test that lets most batches skip
+    # the per-word length check.
+    self._long_run = f"(?s).*[^ !-/:-@\\[-`{{-~{cjk}]{{{max_input_chars_per_word + 1}}}.*"
     self._is_suffix = tf.constant([t.startswith("##") and len(t) > 2 for t in tokens])
-    # The original's limit counts characters, tensorflow-text's counts bytes: set it above the
-    # byte length of any word within the character limit and apply the limit in _unk_overlong.
+    # tensorflow-text's limit counts bytes: set it above the byte length of any word within the
+    # character limit, and apply the character limit here.
     max_bytes = 4 * max_input_chars_per_word + 4
     self._wordpiece = tf_text.FastWordpieceTokenizer(
         vocab=tokens, suffix_indicator="##", unknown_token="[UNK]", no_pretokenization=False,
@@ -92,23 +261,41 @@ class FastTokenizer(tf.Module):
     self._word_wordpiece = tf_text.FastWordpieceTokenizer(
         vocab=tokens, suffix_indicator="##", unknown_token="[UNK]", no_pretokenization=True,
         max_bytes_per_word=max_bytes, token_out_type=tf.int64, support_detokenization=False)
+    # Made here rather than with a decorator, which would hold the module weakly: then
+    # FastTokenizer(...).tokenize_to_ids(...) lost its module before tracing.
+    self.tokenize_to_ids = tf.function(
+        self._tokenize_to_ids, input_signature=[tf.TensorSpec([None], tf.string)])
+
+  def clean(self, texts):
+    """Invalid UTF-8 bytes, NUL, U+FFFD, Cc and Cf dropped; whitespace -> " " (_clean_text)."""
+    # errors="ignore" drops invalid bytes exactly as the original's decode("utf-8", "ignore").
+    texts = tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8", errors="ignore")
+    texts = tf.strings.regex_replace(texts, f"[{self._tables.removed}]", "")
+    return tf.strings.regex_replace(texts, f"[{self._tables.spaces}]", " ")
 
   def normalize(self, texts):
-    """Steps 1-3: tf.string Tensor [batch] -> normalized tf.string Tensor [batch]."""
-    texts = tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8", errors="ignore")
-    texts = tf.strings.regex_replace(texts, _WHITESPACE, " ")
-    texts = tf.strings.regex_replace(texts, _REMOVED, "")
-    if self.do_lower_case:
-      texts = tf.strings.lower(texts, encoding="utf-8")
-      texts = tf_text.normalize_utf8(texts, "NFD")
-      texts = tf.strings.regex_replace(texts, r"\p{Mn}", "")
-    return texts
+    """tf.string [batch] -> the original's text before punctuation splitting, exactly."""
+    return self._exact_normalize(self.clean(texts))
 
   def words(self, texts):
-    """tf.string Tensor [batch] -> RaggedTensor of words [batch, (words)] (BasicTokenizer)."""
-    texts = tf.strings.regex_replace(self.normalize(texts), f"[{_CJK}{_PUNCTUATION}]", r" \0 ")
-    # Only ASCII spaces are left as separators; split without a separator drops empty words.
-    return tf.strings.split(texts)
+    """tf.string [batch] -> RaggedTensor of words [batch, (words)], BasicTokenizer's output."""
+    return self._exact_words(self.clean(texts))
+
+  def _exact_normalize(self, texts):
+    if not self.do_lower_case:
+      return texts
+    tables = self._tables
+    texts = tf.strings.regex_replace(texts, tables.sigma_context, "\\1\u03c2\\2")
+    texts = tf.strings.regex_replace(texts, _SIGMA, "\u03c3")
+    if tables.protect:
+      texts = _translate(texts, self._protect)
+    texts = self._lower_nfd_strip(texts)
+    return _translate(texts, self._restore) if tables.restore else texts
+
+  def _exact_words(self, cleaned):
+    normalized = self._exact_normalize(cleaned)
+    spaced = tf.strings.regex_replace(normalized, f"[{self._tables.splits}]", " \\0 ")
+    return tf.strings.split(spaced)  # on ASCII whitespace, of which only " " is left
 
   def word_pieces(self, words):
     """WordPiece ids of already split words: RaggedTensor [batch, (words), (pieces)]."""
@@ -117,19 +304,39 @@ class FastTokenizer(tf.Module):
         lambda w, long: tf.where(long, tf.constant("[UNK]"), w), words, too_long)
     return self._word_wordpiece.tokenize(words)
 
-  @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-  def tokenize_to_ids(self, texts):
-    """tf.string [batch] -> int64 RaggedTensor [batch, (tokens)] of WordPiece ids."""
+  def _tokenize_to_ids(self, texts):
+    """tf.string [batch] (or a list of str) -> int64 RaggedTensor [batch, (tokens)] of ids."""
     size = tf.shape(texts, out_type=tf.int64)[0]
     k = self.num_shards
     parts = [self._tokenize(texts[i * size // k:(i + 1) * size // k]) for i in range(k)]
     return parts[0] if k == 1 else tf.concat(parts, axis=0)
 
+  def encode_batch(self, texts):
+    """Python convenience: list of str -> list of lists of int ids."""
+    return self.tokenize_to_ids(tf.constant(list(texts), dtype=tf.string)).to_list()
+
+  def _lower_nfd_strip(self, texts):
+    texts = tf.strings.lower(texts, encoding="utf-8")
+    texts = tf_text.normalize_utf8(texts, "NFD")
+    return tf.strings.regex_replace(texts, f"[{self._tables.marks}]", "")
+
   def _tokenize(self, texts):
-    normalized = self.normalize(texts)
-    # A word over the limit needs that many characters in a row that are neither spaces, ASCII
-    # punctuation nor CJK (words break at all three). This cheap test (a few % of the work)
-    # lets the common batch skip the offsets and the per-word length check.
+    cleaned = self.clean(texts)
+    if self._tables.special is None:
+      return self._fast_ids(cleaned)
+    special = tf.strings.regex_full_match(cleaned, f"(?s).*[{self._tables.special}].*")
+
+    def mixed():
+      fast_rows, exact_rows = tf.where(~special)[:, 0], tf.where(special)[:, 0]
+      exact = self.word_pieces(self._exact_words(tf.gather(cleaned, exact_rows)))
+      ids = tf.concat([self._fast_ids(tf.gather(cleaned, fast_rows)),
+                       exact.merge_dims(1, 2)], axis=0)
+      return tf.gather(ids, tf.argsort(tf.concat([fast_rows, exact_rows], axis=0)))
+
+    return tf.cond(tf.reduce_any(special), mixed, lambda: self._fast_ids(cleaned))
+
+  def _fast_ids(self, cleaned):
+    normalized = self._lower_nfd_strip(cleaned) if self.do_lower_case else cleaned
     may_have_long_words = tf.reduce_any(tf.strings.regex_full_match(normalized, self._long_run))
 
     def with_length_check():
@@ -166,7 +373,3 @@ class FastTokenizer(tf.Module):
       return tf.ragged.boolean_mask(ids.with_flat_values(new_ids), ids.with_flat_values(keep))
 
     return tf.cond(tf.size(candidates) > 0, unk_long_words, lambda: ids)
-
-  def encode_batch(self, texts):
-    """Python convenience: list of str -> list of lists of int ids."""
-    return self.tokenize_to_ids(tf.constant(list(texts), dtype=tf.string)).to_list()
