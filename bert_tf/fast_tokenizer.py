@@ -1,51 +1,51 @@
 """FastTokenizer: in-graph, batched BERT tokenization with FullTokenizer's ids.
 
-bert_tf.tokenization.FullTokenizer is the original's Python loop over characters. FastTokenizer
-gives the same ids from TensorFlow ops, on batches, inside tf.function, tf.data and SavedModels
-(the vocabulary and the character tables below are part of the module):
+Same ids as bert_tf.tokenization.FullTokenizer (the original's Python loop over characters) from
+TensorFlow ops: on batches, in tf.function, tf.data and SavedModels (vocabulary and character
+tables are part of the module).
 
     fast = FastTokenizer("vocab.txt", do_lower_case=True)
     ids = fast.tokenize_to_ids(tf.constant(["first line", "第二行"]))  # int64 [batch, (tokens)]
 
-Every row is cleaned first (the original's _clean_text): invalid UTF-8 bytes dropped as
-decode("utf-8", "ignore") does; NUL, U+FFFD, Cc and Cf removed; \\t \\n \\r, Zs, U+2028 and
-U+2029 (str.split's whitespace) turned into spaces. Then each row takes one of two paths:
+Each row takes one of two paths:
+  fast path, for rows of valid UTF-8 without a "special" character: with do_lower_case, ICU
+    lower-casing (tf.strings.lower) and NFD (tensorflow-text); one regex pass deleting what
+    _clean_text removes (NUL, U+FFFD, Cc, Cf) and the accents (Mn); then tensorflow-text's
+    FastWordpieceTokenizer end to end, whose pre-tokenization splits at whitespace, punctuation
+    and the original's CJK ranges, and whose LinMaxMatch is greedy longest-match-first. The
+    original's 200-character word limit counts characters, tensorflow-text's bytes: words over
+    it are found from the token offsets and become one [UNK].
+  exact path, for the other rows and for normalize() / words(): the original's steps in its
+    order. Invalid UTF-8 bytes dropped as decode("utf-8", "ignore") does, cleaning, Python's
+    final-sigma rule, ICU lower-casing and NFD with the characters ICU gets wrong swapped for
+    placeholders and back for Python's result, Mn removed, spaces around punctuation and CJK,
+    a split, and the WordPiece of each word.
 
-  fast path: with do_lower_case, ICU lower-casing (tf.strings.lower), ICU NFD (tensorflow-text's
-    normalize_utf8) and removal of Mn characters; then tensorflow-text's FastWordpieceTokenizer
-    end to end, whose pre-tokenization splits on whitespace, punctuation (ASCII symbols and P*)
-    and the original's CJK ranges, and whose LinMaxMatch is greedy longest-match-first WordPiece.
-    The original's 200-character word limit counts characters, tensorflow-text's bytes: words
-    over the limit are found from the token offsets and become one [UNK].
-  exact path, for rows holding a "special" character: Python's final-sigma rule, then ICU
-    lower-casing and NFD with the special characters swapped out for placeholders and back in as
-    Python's result, spaces around punctuation and CJK characters, a split, and the WordPiece of
-    each word. It is also what normalize() and words() return for every row.
-
-Why two paths: the three Unicode tables at work are of different versions. With Python 3.11 and
-TF 2.20, unicodedata is Unicode 14, tf.strings.lower's ICU Unicode 13 (it does not lower-case
-U+2C2F or U+10570..U+10595, added in 14) and tensorflow-text's ICU Unicode 16 (it decomposes,
-and splits on, characters Python does not know yet); RE2's \\p{..} classes are newer still, so
-every class here is written out from Python's unicodedata instead. The first FastTokenizer of a
-process (per casing) compares ICU with Python on every code point, about 2 s, and calls special
-each character on which they part: another lower-case/NFD result, another canonical combining
-class, another pre-tokenization, or a result holding such a character; plus U+03A3, whose
-lower case depends on its neighbours. In the real corpora of ../shared/data only Greek capital
-sigma is special; such rows cost a few times more.
+Character classes are written out from Python's unicodedata, which the original uses, never
+RE2's \\p{..}, because the Unicode tables at work differ in version: with Python 3.11 and TF
+2.20, unicodedata is Unicode 14, tf.strings.lower's ICU 13 (it leaves U+2C2F, new in 14,
+upper-case) and tensorflow-text's ICU 16 (it decomposes and splits characters Python does not
+know yet). So the first FastTokenizer of a process (per casing) runs both sides on every code
+point, 2-3 s, and calls special each character where ICU's lower case, NFD or combining
+class differs from Python's, or tensorflow-text splits the fast path's result differently from
+the original; plus U+03A3 (its lower case depends on its neighbours), NUL (tf.strings.lower
+stops at it) and spacing marks with a combining class (the fast path deletes Cf characters
+after NFD, so NFD could reorder such marks across them). RE2 reads invalid UTF-8 as surrogates,
+which are special too. No line of the real corpora in ../shared/data holds one.
 
 Why not tensorflow-text's BertTokenizer / FastBertTokenizer: their lower-casing is NFKC case
-folding, which also rewrites full-width punctuation (`，` -> `,`), ligatures and compatibility
-characters, so ids differ from the original on most Chinese lines.
+folding, which also rewrites full-width punctuation (`，` -> `,`) and compatibility characters,
+so ids differ from the original on most Chinese lines.
 
 Known differences from FullTokenizer: none. tests/test_fast_tokenizer.py compares the two on
-every line of the real corpora and on every code point (between letters, and between a capital
-and a capital sigma). The tables follow the Python that builds the tokenizer; a SavedModel keeps
-them, so it matches FullTokenizer under that Python's Unicode version (the original itself
-gives other ids under a Python with other Unicode tables).
+every line of the real corpora and on every code point. The tables follow the Python that
+builds the tokenizer, and a SavedModel keeps them (the original itself gives other ids under a
+Python with other Unicode tables).
 """
 import collections
 import functools
 import logging
+import operator
 import os
 import unicodedata
 
@@ -53,7 +53,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from bert_tf.tokenization import CJK_RANGES, load_vocab
+from bert_tf.tokenization import CJK_RANGES, BasicTokenizer, load_vocab
 
 _SIGMA = "\u03a3"
 # Canonical combining class probe: between U+0345 (class 240) and U+0334 (class 1), NFD reorders
@@ -82,30 +82,26 @@ def _joined(chars, before="", after=""):
   return before + f"{after} {before}".join(chars) + after
 
 
-def _icu(fn, text):
-  return fn(tf.constant([text]))[0].numpy().decode("utf-8").split(" ")
+def _icu(text, lower=False, marks=""):
+  """The fast path's ICU steps (lower-casing if asked, NFD, then deleting `marks`, a class body)
+  applied to `text`, split at its spaces."""
+  texts = tf.strings.lower([text], encoding="utf-8") if lower else tf.constant([text])
+  texts = tf_text.normalize_utf8(texts, "NFD")
+  texts = tf.strings.regex_replace(texts, f"[{marks}]", "") if marks else texts
+  return texts[0].numpy().decode("utf-8").split(" ")
 
 
-def _icu_lower_nfd(texts):
-  return tf_text.normalize_utf8(tf.strings.lower(texts, encoding="utf-8"), "NFD")
-
-
-def _icu_nfd(texts):
-  return tf_text.normalize_utf8(texts, "NFD")
-
-
-def _pretokenizer_tokens(code_points):
-  """Tokens tensorflow-text's own pre-tokenization makes of "b" + char + "b", per character:
-  3 (the character is a word of its own), 2 (it separates words) or 1 (it is part of a word)."""
+def _pretokenizer_words(texts):
+  """Words tensorflow-text's own pre-tokenization makes of "b" + text + "b", for each text."""
   wordpiece = tf_text.FastWordpieceTokenizer(
       vocab=["[UNK]", "zzzz"], no_pretokenization=False, token_out_type=tf.int64,
       support_detokenization=False)
-  text = _joined(map(chr, code_points), "b", "b")
+  text = _joined(texts, "b", "b").encode("utf-8")
   _, starts, _ = wordpiece.tokenize_with_offsets(tf.constant(text))
-  utf8_bytes = 1 + (code_points >= 0x80) + (code_points >= 0x800) + (code_points >= 0x10000)
-  segment_starts = np.cumsum(utf8_bytes + 3) - (utf8_bytes + 3)
-  segment = np.searchsorted(segment_starts, starts.numpy(), side="right") - 1
-  return np.bincount(segment, minlength=len(code_points))
+  # No text holds U+0020, so the 0x20 bytes are exactly the separators.
+  separators = np.flatnonzero(np.frombuffer(text, np.uint8) == 0x20)
+  segment = np.searchsorted(np.concatenate([[0], separators + 1]), starts.numpy(), "right") - 1
+  return np.bincount(segment, minlength=len(texts))
 
 
 @functools.lru_cache(maxsize=None)
@@ -120,38 +116,50 @@ def _python_classes():
   # \t \n \r and Zs, and U+2028 / U+2029, which survive cleaning but split words in str.split.
   spaces = (is_space | (categories == "Zs")) & ~removed
   ascii_symbols = [*range(33, 48), *range(58, 65), *range(91, 97), *range(123, 127)]
-  splits = np.char.startswith(categories, "P") | np.isin(code_points, ascii_symbols)
+  punctuation = np.char.startswith(categories, "P") | np.isin(code_points, ascii_symbols)
+  cjk = np.zeros(len(code_points), bool)
   for lo, hi in CJK_RANGES:
-    splits |= (code_points >= lo) & (code_points <= hi)
-  return code_points, chars, categories, removed, spaces, splits
+    cjk |= (code_points >= lo) & (code_points <= hi)
+  return code_points, chars, categories, removed, spaces, punctuation, cjk
 
 
 @functools.lru_cache(maxsize=None)
 def _character_tables(do_lower_case):
-  """Regex classes and placeholder tables that make the graph follow Python's unicodedata."""
-  code_points, chars, categories, removed, spaces, splits = _python_classes()
+  """Regex classes and placeholder tables that make the graph follow Python's unicodedata.
+
+  The fast path runs, on rows free of special characters, ICU lower-casing and NFD (when
+  lower-casing), then deletes removed characters and Mn marks in one pass, and leaves the
+  splitting at whitespace, punctuation and CJK characters to tensorflow-text. A character is
+  special wherever that would part from the original, which this function finds out by running
+  both on every code point.
+  """
+  code_points, chars, categories, removed, spaces, punctuation, cjk = _python_classes()
   marks = code_points[categories == "Mn"]
-  kept = ~removed & ~spaces  # the characters that reach lower-casing and pre-tokenization
-  misplit_mask = _pretokenizer_tokens(code_points[kept]) != np.where(splits[kept], 3, 1)
-  misplit = set(code_points[kept][misplit_mask].tolist())
-  special, protect, restore, inexact, sigma_context = set(misplit), {}, {}, set(), None
+  strip = dict.fromkeys(marks.tolist())
+  marks_class = _char_class(marks.tolist())
+  present_index = np.flatnonzero(~removed & (code_points != 0x20))
+  present = [chars[i] for i in present_index]
+  special, protect, restore, inexact, sigma_context = set(), {}, {}, set(), None
   if do_lower_case:
-    kept_chars = [chars[i] for i in np.flatnonzero(kept)]
-    strip = dict.fromkeys(marks.tolist())
-    python = unicodedata.normalize("NFD", _joined(kept_chars).lower()).split(" ")
-    fast = _icu(_icu_lower_nfd, _joined(kept_chars))
-    differs = {ch for ch, p, f in zip(kept_chars, python, fast)
-               if p != f and p.translate(strip) != f.translate(strip)}
-    python = unicodedata.normalize("NFD", _joined(kept_chars, *_PROBE)).split(" ")
-    icu = _icu(_icu_nfd, _joined(kept_chars, *_PROBE))
-    differs |= {ch for ch, p, i in zip(kept_chars, python, icu) if p != i}
-    # Placeholders for them on the exact path: removed characters (cleaning guarantees they are
-    # absent from the text) that ICU leaves alone (no case, no decomposition, class 0).
-    candidates = [chars[i] for i in np.flatnonzero(removed) if code_points[i]]
-    alone = _icu(_icu_lower_nfd, _joined(candidates))
-    probed = _icu(_icu_nfd, _joined(candidates, *_PROBE))
-    placeholders = iter([ch for ch, a, p in zip(candidates, alone, probed)
-                         if a == ch and p == _PROBE[0] + ch + _PROBE[1]])
+    # NUL: tf.strings.lower stops at it. Spacing marks with a combining class: the fast path
+    # deletes removed characters after NFD, so NFD may reorder such marks across them.
+    special |= {"\0"} | {chars[i] for i in np.flatnonzero(categories == "Mc")
+                         if unicodedata.combining(chars[i])}
+    python = unicodedata.normalize("NFD", _joined(present).lower()).translate(strip).split(" ")
+    fast = _icu(_joined(present), lower=True, marks=marks_class)
+    differs = {ch for ch, p, f in zip(present, python, fast) if p != f}
+    probed = unicodedata.normalize("NFD", _joined(present, *_PROBE)).split(" ")
+    icu = _icu(_joined(present, *_PROBE))
+    differs |= {ch for ch, p, i in zip(present, probed, icu) if p != i}
+    # The fast path deletes removed characters after ICU: they must pass it unchanged. Those
+    # that do are the exact path's placeholders for the characters that differ.
+    candidates = [chars[i] for i in np.flatnonzero(removed & (code_points != 0))]
+    alone = _icu(_joined(candidates), lower=True)
+    probed = _icu(_joined(candidates, *_PROBE))
+    stable = [a == ch and p == _PROBE[0] + ch + _PROBE[1]
+              for ch, a, p in zip(candidates, alone, probed)]
+    special |= {ch for ch, ok in zip(candidates, stable) if not ok}
+    placeholders = iter([ch for ch, ok in zip(candidates, stable) if ok])
     for ch in sorted(differs):
       decomposed = unicodedata.normalize("NFD", ch.lower())
       result = decomposed.translate(strip)
@@ -167,16 +175,29 @@ def _character_tables(do_lower_case):
         raise RuntimeError(f"more characters ({len(differs)}) differ between ICU and Python's "
                            f"Unicode {unicodedata.unidata_version} than there are placeholders")
       protect[ch], restore[placeholder] = placeholder, result
-    # Special: those, capital sigma (its case depends on its neighbours), and characters whose
-    # fast-path result holds a misplit character.
-    special |= {ord(ch) for ch in differs} | {ord(_SIGMA)}
-    special |= {ord(ch) for ch, f in zip(kept_chars, fast)
-                if f != ch and misplit & set(map(ord, f))}
+    special |= differs | {_SIGMA}  # capital sigma: its lower case depends on its neighbours
+  else:
+    python = fast = present
+  # Pre-tokenization: the words tensorflow-text makes of "b" + the fast path's normalization of
+  # a character + "b", against the original's words of "b" + character + "b".
+  split_on_punctuation = BasicTokenizer._run_split_on_punc  # pylint: disable=protected-access
+  is_space, is_cjk = spaces[present_index], cjk[present_index]
+  expected = np.where(is_space, 2, np.where(punctuation[present_index] | is_cjk, 3, 1))
+  unchanged = np.fromiter(map(operator.eq, python, present), bool, len(present))
+  for k in np.flatnonzero(~unchanged & ~is_space):
+    normalized = python[k]
+    if is_cjk[k]:  # spaced out before lower-casing, then split at punctuation
+      expected[k] = 2 + len(split_on_punctuation(normalized))
+    else:
+      expected[k] = len(split_on_punctuation(f"b{normalized}b"))
+  got = _pretokenizer_words(fast)
+  special |= {ch for ch, g, e in zip(present, got, expected) if g != e}
+  if do_lower_case:
     # Final sigma (Python's str.lower): capital sigma becomes U+03C2 after a cased letter and any
     # case-ignorable characters, unless case-ignorable characters and a cased letter follow.
     # Both classes are read off Python's own str.lower.
     assigned = [chars[i] for i in np.flatnonzero(~np.isin(categories, ["Cn", "Co", "Cs"]))
-                if chars[i] != " "]
+                if chars[i] not in " \0"]
     after_cased = _joined(assigned, "A", _SIGMA).lower().split(" ")
     alone = _joined(assigned, "", _SIGMA).lower().split(" ")
     cased = {ord(ch) for ch, a in zip(assigned, alone) if a[-1] == "\u03c2"}
@@ -185,12 +206,15 @@ def _character_tables(do_lower_case):
     cased, ignorable = _char_class(cased), _char_class(ignorable)
     sigma_context = (f"([{cased}][{ignorable}]*){_SIGMA}"
                      f"([{ignorable}]*(?:[^{cased}{ignorable}]|$))")
+  splits = code_points[punctuation | cjk].tolist()
   return _Tables(
       removed=_char_class(code_points[removed].tolist()),
       spaces=_char_class(code_points[spaces & (code_points != 0x20)].tolist()),
-      marks=_char_class(marks.tolist()), splits=_char_class(code_points[splits].tolist()),
-      special=_char_class(special) if special else None, sigma_context=sigma_context,
-      protect=protect, restore=restore, inexact=inexact)
+      marks=marks_class, splits=_char_class(splits),
+      # Surrogates: RE2 reads a row with invalid UTF-8 as holding one, so such rows are special
+      # too (the exact path drops invalid bytes as the original does).
+      special=_char_class([*map(ord, special), *range(0xD800, 0xE000)]),
+      sigma_context=sigma_context, protect=protect, restore=restore, inexact=inexact)
 
 
 def _string_table(mapping):
@@ -266,35 +290,25 @@ class FastTokenizer(tf.Module):
     self.tokenize_to_ids = tf.function(
         self._tokenize_to_ids, input_signature=[tf.TensorSpec([None], tf.string)])
 
-  def clean(self, texts):
-    """Invalid UTF-8 bytes, NUL, U+FFFD, Cc and Cf dropped; whitespace -> " " (_clean_text)."""
+  def normalize(self, texts):
+    """tf.string [batch] -> the original's text before the punctuation split (exact path)."""
+    tables = self._tables
     # errors="ignore" drops invalid bytes exactly as the original's decode("utf-8", "ignore").
     texts = tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8", errors="ignore")
-    texts = tf.strings.regex_replace(texts, f"[{self._tables.removed}]", "")
-    return tf.strings.regex_replace(texts, f"[{self._tables.spaces}]", " ")
-
-  def normalize(self, texts):
-    """tf.string [batch] -> the original's text before punctuation splitting, exactly."""
-    return self._exact_normalize(self.clean(texts))
+    texts = tf.strings.regex_replace(texts, f"[{tables.removed}]", "")
+    texts = tf.strings.regex_replace(texts, f"[{tables.spaces}]", " ")
+    if not self.do_lower_case:
+      return texts
+    texts = tf.strings.regex_replace(texts, tables.sigma_context, "\\1\u03c2\\2")
+    texts = tf.strings.regex_replace(texts, _SIGMA, "\u03c3")
+    texts = _translate(texts, self._protect) if tables.protect else texts
+    texts = tf_text.normalize_utf8(tf.strings.lower(texts, encoding="utf-8"), "NFD")
+    texts = tf.strings.regex_replace(texts, f"[{tables.marks}]", "")
+    return _translate(texts, self._restore) if tables.restore else texts
 
   def words(self, texts):
     """tf.string [batch] -> RaggedTensor of words [batch, (words)], BasicTokenizer's output."""
-    return self._exact_words(self.clean(texts))
-
-  def _exact_normalize(self, texts):
-    if not self.do_lower_case:
-      return texts
-    tables = self._tables
-    texts = tf.strings.regex_replace(texts, tables.sigma_context, "\\1\u03c2\\2")
-    texts = tf.strings.regex_replace(texts, _SIGMA, "\u03c3")
-    if tables.protect:
-      texts = _translate(texts, self._protect)
-    texts = self._lower_nfd_strip(texts)
-    return _translate(texts, self._restore) if tables.restore else texts
-
-  def _exact_words(self, cleaned):
-    normalized = self._exact_normalize(cleaned)
-    spaced = tf.strings.regex_replace(normalized, f"[{self._tables.splits}]", " \\0 ")
+    spaced = tf.strings.regex_replace(self.normalize(texts), f"[{self._tables.splits}]", " \\0 ")
     return tf.strings.split(spaced)  # on ASCII whitespace, of which only " " is left
 
   def word_pieces(self, words):
@@ -315,28 +329,31 @@ class FastTokenizer(tf.Module):
     """Python convenience: list of str -> list of lists of int ids."""
     return self.tokenize_to_ids(tf.constant(list(texts), dtype=tf.string)).to_list()
 
-  def _lower_nfd_strip(self, texts):
-    texts = tf.strings.lower(texts, encoding="utf-8")
-    texts = tf_text.normalize_utf8(texts, "NFD")
-    return tf.strings.regex_replace(texts, f"[{self._tables.marks}]", "")
-
   def _tokenize(self, texts):
-    cleaned = self.clean(texts)
-    if self._tables.special is None:
-      return self._fast_ids(cleaned)
-    special = tf.strings.regex_full_match(cleaned, f"(?s).*[{self._tables.special}].*")
+    # Rows of valid UTF-8 without special characters (RE2 reads invalid bytes as surrogates,
+    # which are special) take the fast path.
+    fast = tf.strings.regex_full_match(texts, f"(?s)[^{self._tables.special}]*")
 
     def mixed():
-      fast_rows, exact_rows = tf.where(~special)[:, 0], tf.where(special)[:, 0]
-      exact = self.word_pieces(self._exact_words(tf.gather(cleaned, exact_rows)))
-      ids = tf.concat([self._fast_ids(tf.gather(cleaned, fast_rows)),
-                       exact.merge_dims(1, 2)], axis=0)
+      fast_rows, exact_rows = tf.where(fast)[:, 0], tf.where(~fast)[:, 0]
+      exact = self.word_pieces(self.words(tf.gather(texts, exact_rows))).merge_dims(1, 2)
+      ids = tf.concat([self._fast_ids(tf.gather(texts, fast_rows)), exact], axis=0)
       return tf.gather(ids, tf.argsort(tf.concat([fast_rows, exact_rows], axis=0)))
 
-    return tf.cond(tf.reduce_any(special), mixed, lambda: self._fast_ids(cleaned))
+    return tf.cond(tf.reduce_all(fast), lambda: self._fast_ids(texts), mixed)
 
-  def _fast_ids(self, cleaned):
-    normalized = self._lower_nfd_strip(cleaned) if self.do_lower_case else cleaned
+  def _fast_normalize(self, texts):
+    """The original's normalization of valid rows free of special characters; the splitting at
+    whitespace (still in any form), punctuation and CJK characters is left to tensorflow-text."""
+    tables = self._tables
+    if not self.do_lower_case:
+      return tf.strings.regex_replace(texts, f"[{tables.removed}]", "")
+    # Removed characters go with the marks, after NFD: the tables make that the same.
+    texts = tf_text.normalize_utf8(tf.strings.lower(texts, encoding="utf-8"), "NFD")
+    return tf.strings.regex_replace(texts, f"[{tables.removed}{tables.marks}]", "")
+
+  def _fast_ids(self, texts):
+    normalized = self._fast_normalize(texts)
     may_have_long_words = tf.reduce_any(tf.strings.regex_full_match(normalized, self._long_run))
 
     def with_length_check():
