@@ -3,14 +3,18 @@
     python -m benchmarks.bench_tokenizer            # real corpora from ../shared/data
     python -m benchmarks.bench_tokenizer --quick    # first 500 lines, 1 repetition
 
-For each corpus: tokens/s (tokens = the original FullTokenizer's output count, the same for every
-implementation) and agreement (share of lines whose ids equal bert_tf's FullTokenizer, which the
-tests check against the original line by line) for bert_tf's FullTokenizer and FastTokenizer,
-tf-models-official's FullTokenizer, tensorflow-text's FastBertTokenizer and BertTokenizer, and
-Hugging Face tokenizers' BertWordPieceTokenizer, each configured as close to the original as it
-allows. Batched implementations get the corpus in batches of --batch_size lines; one-time set-up
-and graph tracing are excluded (a warm-up pass). bert_tf's FullTokenizer memoises word pieces;
-its cache is cleared before every timed pass so each pass is a cold single pass.
+For each corpus: tokens/s (tokens = the original tokenizer's output count, the same for every
+implementation) and agreement (share of lines whose ids equal the original's) for bert_tf's
+FullTokenizer and FastTokenizer, tf-models-official's FullTokenizer, tensorflow-text's
+FastBertTokenizer and BertTokenizer, and Hugging Face tokenizers' BertWordPieceTokenizer, each
+configured as close to the original as it allows (same casing and accent stripping, the
+original's 200-character word limit where it can be set). The original's ids come from
+tf-models-official's copy of google-research/bert's tokenization.py with that limit (bert_tf's
+FullTokenizer when tf-models-official is absent). Batched implementations get the corpus in
+batches of --batch_size lines. One-time set-up and graph tracing are excluded (a warm-up pass);
+the timed repetitions interleave the implementations and each figure is their median.
+bert_tf's FullTokenizer memoises word pieces; its cache is cleared before every timed pass so
+each pass is a cold single pass over the corpus.
 """
 import argparse
 import statistics
@@ -39,7 +43,7 @@ def _batches(lines, batch_size):
 
 
 def implementations(vocab_file, do_lower_case):
-  """name -> (prepare(lines) -> callable returning list of id lists)."""
+  """name -> function(list of str) -> ids per line (lists, or an int64 RaggedTensor)."""
   vocab = load_vocab(vocab_file)
   tokens = [None] * (max(vocab.values()) + 1)
   for token, index in vocab.items():
@@ -61,6 +65,8 @@ def implementations(vocab_file, do_lower_case):
   try:
     from official.nlp.tools import tokenization as tfm  # pylint: disable=g-import-not-at-top
     tfm_tok = tfm.FullTokenizer(str(vocab_file), do_lower_case=do_lower_case)
+    # The copy's default limit is 400 characters; google-research/bert's is 200.
+    tfm_tok.wordpiece_tokenizer.max_input_chars_per_word = 200
     impls["tf-models FullTokenizer"] = lambda lines: [
         tfm_tok.convert_tokens_to_ids(tfm_tok.tokenize(line)) for line in lines]
   except ImportError as e:
@@ -85,6 +91,7 @@ def implementations(vocab_file, do_lower_case):
     hf = BertWordPieceTokenizer(str(vocab_file), lowercase=do_lower_case,
                                 strip_accents=do_lower_case, clean_text=True,
                                 handle_chinese_chars=True)
+    hf._tokenizer.model.max_input_chars_per_word = 200  # pylint: disable=protected-access
     impls["HF tokenizers BertWordPiece"] = lambda batch: [
         e.ids for e in hf.encode_batch(batch, add_special_tokens=False)]
   except ImportError as e:
@@ -98,33 +105,44 @@ def _as_lists(result):
   return [list(r) for r in result]
 
 
+def _timed_pass(fn, batches):
+  start = time.perf_counter()
+  for batch in batches:
+    out = fn(batch)
+    if isinstance(out, tf.RaggedTensor):
+      out.flat_values.numpy()  # make sure the work is done, without Python conversion
+  return time.perf_counter() - start
+
+
 def run_corpus(name, corpus, vocab, do_lower_case, max_lines, reps, batch_size):
   lines = [raw.decode("utf-8", "ignore").rstrip("\n")
            for raw in open(SHARED_DATA / corpus, "rb")][:max_lines]
   impls = implementations(SHARED_DATA / vocab, do_lower_case)
-  reference = impls["bert_tf FullTokenizer"](lines)
+  reference_name = next(n for n in ("tf-models FullTokenizer", "bert_tf FullTokenizer")
+                        if n in impls)
+  reference = impls[reference_name](lines)
   num_tokens = sum(map(len, reference))
-  rows = []
+  batches, agreement = {}, {}
   for impl_name, fn in impls.items():
-    batched = impl_name != "bert_tf FullTokenizer" and "FullTokenizer" not in impl_name
-    batches = _batches(lines, batch_size) if batched else [lines]
-    outputs = [fn(batch) for batch in batches]  # warm-up: tracing, table building, caches
+    batches[impl_name] = [lines] if "FullTokenizer" in impl_name else _batches(lines, batch_size)
+    outputs = [fn(batch) for batch in batches[impl_name]]  # warm-up: tracing, tables, caches
     ids = [row for out in outputs for row in _as_lists(out)]
-    agree = float(np.mean([a == b for a, b in zip(ids, reference)]))
-    times = []
-    for _ in range(reps):
-      start = time.perf_counter()
-      for batch in batches:
-        out = fn(batch)
-        if isinstance(out, tf.RaggedTensor):
-          out.flat_values.numpy()  # make sure the work is done, without Python conversion
-      times.append(time.perf_counter() - start)
-    seconds = statistics.median(times)
+    agreement[impl_name] = float(np.mean([a == b for a, b in zip(ids, reference)]))
+  # Repetitions interleave the implementations, so that load from other processes on a shared
+  # machine falls on all of them alike.
+  times = {impl_name: [] for impl_name in impls}
+  for _ in range(reps):
+    for impl_name, fn in impls.items():
+      times[impl_name].append(_timed_pass(fn, batches[impl_name]))
+  rows = []
+  for impl_name in impls:
+    seconds = statistics.median(times[impl_name])
     rows.append({"corpus": name, "implementation": impl_name, "lines": len(lines),
                  "tokens": num_tokens, "seconds": seconds, "tokens_per_s": num_tokens / seconds,
-                 "agreement": agree})
+                 "agreement": agreement[impl_name], "reference": reference_name,
+                 "seconds_per_repetition": times[impl_name]})
     print(f"{name:32s} {impl_name:28s} {num_tokens / seconds / 1e3:9.0f}k tokens/s  "
-          f"agreement {agree:.4%}", flush=True)
+          f"agreement {agreement[impl_name]:.4%}", flush=True)
   base = next(r for r in rows if r["implementation"] == "bert_tf FullTokenizer")["tokens_per_s"]
   for r in rows:
     r["speed_vs_full_tokenizer"] = r["tokens_per_s"] / base
@@ -147,13 +165,21 @@ def main(argv=None):
       continue
     rows.extend(run_corpus(name, corpus, vocab, lower, max_lines, reps, args.batch_size))
   table = markdown_table(
-      ["corpus", "implementation", "tokens/s", "x FullTokenizer", "agreement"],
+      ["corpus", "implementation", "tokens/s", "x bert_tf FullTokenizer", "agreement"],
       [[r["corpus"], r["implementation"], f"{r['tokens_per_s'] / 1e3:,.0f}k",
         f"{r['speed_vs_full_tokenizer']:.1f}x", f"{r['agreement']:.2%}"] for r in rows])
+  ratios = [f"{r['corpus']}: {r['speed_vs_full_tokenizer']:.1f}x" for r in rows
+            if r["implementation"] == "bert_tf FastTokenizer"]
+  info = machine_info()
   markdown = ("# Tokenizer throughput and agreement\n\n"
-              f"Median of {reps} repetition(s), batches of {args.batch_size} lines; agreement = "
-              "share of lines with ids identical to the original tokenization.\n\n" + table)
-  payload = {"machine": machine_info(), "quick": args.quick, "rows": rows}
+              f"Median of {reps} repetition(s) on {info['cpus']} CPU(s), batches of "
+              f"{args.batch_size} lines for the batched tokenizers; tracing and warm-up excluded. "
+              "Agreement = share of lines with ids identical to the original tokenization "
+              f"({rows[0]['reference'] if rows else '-'}, 200-character word limit). "
+              "bert_tf FullTokenizer's word cache is cleared before every pass.\n\n"
+              f"FastTokenizer / FullTokenizer speed: {', '.join(ratios) or '-'}.\n\n" + table)
+  payload = {"machine": info, "quick": args.quick, "reps": reps,
+             "batch_size": args.batch_size, "rows": rows}
   for path in write_results(args.output_dir, "tokenizer", payload, markdown):
     print("wrote", path)
   print(table)
