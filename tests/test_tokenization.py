@@ -37,6 +37,7 @@ SETTINGS = corpora.SETTINGS + [
     (name, corpora.CHINESE_VOCAB, True) for name in MORE_CORPORA if not name.startswith(_ENGLISH)]
 
 
+@functools.lru_cache(maxsize=None)
 def corpus_lines(name):
   """Every text line of a corpus of either table (None when its file is absent)."""
   if name not in MORE_CORPORA:
