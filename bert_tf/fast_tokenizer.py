@@ -217,6 +217,19 @@ def _character_tables(do_lower_case):
       sigma_context=sigma_context, protect=protect, restore=restore, inexact=inexact)
 
 
+def _cached_tables(do_lower_case):
+  """_character_tables through the on-disk cache (keyed by every input they depend on)."""
+  import sys  # pylint: disable=import-outside-toplevel
+  from bert_tf import _table_cache, tokenization  # pylint: disable=import-outside-toplevel
+  key = [sys.version, unicodedata.unidata_version, tf.__version__, tf_text.__version__,
+         do_lower_case, _table_cache.source_digest(sys.modules[__name__], tokenization)]
+  tables = _table_cache.cached_json(
+      "fast_tokenizer_tables", key,
+      lambda: {k: sorted(v) if isinstance(v, set) else v
+               for k, v in _character_tables(do_lower_case)._asdict().items()})
+  return _Tables(**tables)
+
+
 def _string_table(mapping):
   """StaticHashTable single character -> replacement; "\\0" (never in cleaned text) if absent."""
   keys = tf.constant(list(mapping.keys()) or [""], tf.string)
@@ -264,7 +277,7 @@ class FastTokenizer(tf.Module):
       if token not in ("", "##"):
         tokens[index] = token
     self.unk_id = vocab["[UNK]"]
-    self._tables = _character_tables(bool(do_lower_case))
+    self._tables = _cached_tables(bool(do_lower_case))
     if self._tables.inexact:
       logging.warning("FastTokenizer may differ from FullTokenizer next to spacing marks with a "
                       "combining class ICU does not know: %s", sorted(self._tables.inexact))
@@ -324,6 +337,11 @@ class FastTokenizer(tf.Module):
     k = self.num_shards
     parts = [self._tokenize(texts[i * size // k:(i + 1) * size // k]) for i in range(k)]
     return parts[0] if k == 1 else tf.concat(parts, axis=0)
+
+  def tokenize_to_ids_eagerly(self, texts):
+    """tokenize_to_ids without tf.function: the same ids, no 1-2 s tracing. For short-lived
+    processes feeding a few large batches (data generation workers)."""
+    return self._tokenize_to_ids(tf.convert_to_tensor(texts, tf.string))
 
   def encode_batch(self, texts):
     """Python convenience: list of str -> list of lists of int ids."""

@@ -14,8 +14,6 @@ import collections
 import os
 import unicodedata
 
-import tensorflow as tf
-
 
 def convert_to_unicode(text):
   """str for str or bytes (UTF-8, undecodable bytes dropped as the original does)."""
@@ -28,6 +26,7 @@ def convert_to_unicode(text):
 
 def load_vocab(vocab_file):
   """OrderedDict token -> id, one token per line (the id is the line number)."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel  (seconds; gs:// paths)
   if not tf.io.gfile.exists(str(vocab_file)):
     raise FileNotFoundError(f"vocab file not found: {vocab_file}")
   vocab = collections.OrderedDict()

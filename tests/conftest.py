@@ -142,3 +142,16 @@ def random_inputs(config, batch_size=BATCH_SIZE, seq_length=SEQ_LENGTH, num_pred
         [np.sort(rng.choice(max(l, num_predictions), num_predictions, replace=False)) for l in lengths]
     ).astype(np.int32)
   return inputs
+
+
+# A small WordPiece vocabulary for synthetic pretraining text: whole words, ## pieces and CJK.
+PRETRAINING_VOCAB = (["[PAD]", "[unused0]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] +
+                     "hello world the quick brown fox jumps over lazy dog un ##want ##ed run ##ning".split() +
+                     list("我们爱北京天安门中国人民大学生活") + [",", "."])
+
+
+@pytest.fixture
+def pretraining_vocab(tmp_path):
+  path = tmp_path / "pretraining_vocab.txt"
+  path.write_text("\n".join(PRETRAINING_VOCAB) + "\n", encoding="utf-8")
+  return str(path)

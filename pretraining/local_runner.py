@@ -1,0 +1,192 @@
+"""Runs data generation on this machine: shards over worker processes, resumable, with progress.
+
+    summary = run(options, "corpus/*.txt", "out/train.tfrecord", num_workers=8)
+
+Every shard is written by ShardProcessor.write_shard under a hidden temporary name and renamed
+when complete, so a killed run leaves complete shards and no truncated one; running the same
+command again skips the shards that exist. A manifest (hidden file next to the outputs) records
+the settings; re-running into the same output_file with other settings is refused rather than
+mixing records of two configurations.
+"""
+import concurrent.futures
+import dataclasses
+import json
+import logging
+import math
+import multiprocessing
+import os
+import sys
+import time
+
+from pretraining import documents, fileio, generation
+
+_PROCESSOR = None
+_QUEUE = None
+
+
+def plan(input_file, output_file, num_shards=0, shard_size_mb=4.0):
+  """Input files, shards and their output paths.
+
+  num_shards: 0 picks one shard per shard_size_mb of input (at least one), or the number of
+  names in a comma-separated output_file.
+  """
+  files = documents.expand_input_files(input_file)
+  names = [n for n in output_file.split(",") if n.strip()]
+  if not names:
+    raise ValueError("output_file is empty")
+  if num_shards == 0:
+    if len(names) > 1:
+      num_shards = len(names)
+    else:
+      total = sum(f.size for f in files)
+      num_shards = max(1, math.ceil(total / (shard_size_mb * (1 << 20))))
+  outputs = generation.shard_output_paths(output_file, num_shards)
+  return files, documents.make_shards(files, num_shards), outputs
+
+
+def manifest_path(output_paths):
+  return generation._hidden(output_paths[0], "manifest.json")  # pylint: disable=protected-access
+
+
+def _check_manifest(options, files, output_paths):
+  manifest = {"options": dataclasses.asdict(options),
+              "input_files": [[f.path, f.size] for f in files],
+              "outputs": output_paths}
+  path = manifest_path(output_paths)
+  if fileio.exists(path):
+    with fileio.open_file(path, "r") as f:
+      previous = json.load(f)
+    if previous != json.loads(json.dumps(manifest)):
+      existing = [p for p in output_paths if fileio.exists(p)]
+      if existing:
+        changed = sorted(k for k in manifest if previous.get(k) != manifest[k])
+        changed += sorted(f"options.{k}" for k, v in manifest["options"].items()
+                          if previous.get("options", {}).get(k) != v)
+        raise ValueError(
+            f"{len(existing)} output files such as {existing[0]} were made with other settings "
+            f"({', '.join(changed)} differ; see {path}). Delete them or choose another "
+            "output_file; mixing the two would give inconsistent records.")
+  fileio.makedirs(os.path.dirname(output_paths[0]))
+  fileio.write_text_atomically(path, json.dumps(manifest, indent=1))
+
+
+def _init_worker(processor, queue):
+  global _PROCESSOR, _QUEUE
+  # One process per core already: keep each one's TensorFlow to a single thread.
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  tf.config.threading.set_intra_op_parallelism_threads(1)
+  tf.config.threading.set_inter_op_parallelism_threads(1)
+  processor.tokenizer_threads = 1
+  _PROCESSOR, _QUEUE = processor, queue
+
+
+def _report(**counts):
+  if _QUEUE is not None:
+    _QUEUE.put(counts)
+
+
+def _work(shard, output_path):
+  return _PROCESSOR.write_shard(shard, output_path, progress=_report)
+
+
+class _Progress:
+  """tqdm bar on a terminal (lines and instances per second), a log line every 30 s otherwise."""
+
+  def __init__(self, total_shards, enabled):
+    self.counts = {"lines": 0, "instances": 0, "shards": 0}
+    self.total_shards = total_shards
+    self.start = self.last_log = time.time()
+    self.bar = None
+    if enabled and sys.stderr.isatty():
+      from tqdm import tqdm  # pylint: disable=import-outside-toplevel
+      self.bar = tqdm(total=total_shards, unit="shard", dynamic_ncols=True)
+
+  def update(self, lines=0, instances=0, shards=0, documents=0):
+    del documents
+    self.counts["lines"] += lines
+    self.counts["instances"] += instances
+    self.counts["shards"] += shards
+    elapsed = max(time.time() - self.start, 1e-9)
+    rates = (f"{self.counts['lines'] / elapsed:,.0f} lines/s, "
+             f"{self.counts['instances'] / elapsed:,.0f} instances/s")
+    if self.bar is not None:
+      self.bar.update(shards)
+      self.bar.set_postfix_str(rates, refresh=False)
+    elif time.time() - self.last_log >= 30 or shards and self.counts["shards"] == self.total_shards:
+      self.last_log = time.time()
+      logging.info("%d/%d shards, %s lines, %s instances (%s)", self.counts["shards"],
+                   self.total_shards, f"{self.counts['lines']:,}",
+                   f"{self.counts['instances']:,}", rates)
+
+  def close(self):
+    if self.bar is not None:
+      self.bar.close()
+
+
+def run(options, input_file, output_file, num_shards=0, shard_size_mb=4.0, num_workers=0,
+        show_progress=True):
+  """Generates all missing shards. Returns a summary dict (totals over all shards)."""
+  files, shards, outputs = plan(input_file, output_file, num_shards, shard_size_mb)
+  processor = generation.ShardProcessor(options, files)
+  _check_manifest(options, files, outputs)
+  todo = [(s, p) for s, p in zip(shards, outputs) if not fileio.exists(p)]
+  if len(todo) < len(shards):
+    logging.info("%d of %d shards exist already and are kept", len(shards) - len(todo),
+                 len(shards))
+  num_workers = min(num_workers or os.cpu_count() or 1, max(len(todo), 1))
+  progress = _Progress(len(todo), show_progress)
+  try:
+    if num_workers <= 1:
+      for shard, path in todo:
+        processor.write_shard(shard, path, progress=progress.update)
+        progress.update(shards=1)
+    else:
+      _run_pool(processor, todo, num_workers, progress)
+  finally:
+    progress.close()
+  return summarize(outputs)
+
+
+def _run_pool(processor, todo, num_workers, progress):
+  context = multiprocessing.get_context("spawn")  # TensorFlow does not survive fork
+  queue = context.Queue()
+  with concurrent.futures.ProcessPoolExecutor(num_workers, mp_context=context,
+                                              initializer=_init_worker,
+                                              initargs=(processor, queue)) as pool:
+    pending = {pool.submit(_work, shard, path) for shard, path in todo}
+    while pending:
+      done, pending = concurrent.futures.wait(pending, timeout=0.5)
+      _drain(queue, progress)
+      for future in done:
+        future.result()  # re-raises a worker's error here
+        progress.update(shards=1)
+    _drain(queue, progress)
+
+
+def _drain(queue, progress):
+  while True:
+    try:
+      counts = queue.get_nowait()
+    except Exception:  # queue.Empty; pylint: disable=broad-except
+      return
+    progress.update(**counts)
+
+
+def summarize(output_paths):
+  """Totals of the shards' stats files (written next to each shard)."""
+  totals = {}
+  examples = {}
+  for path in output_paths:
+    stats_file = generation.stats_path(path)
+    if not fileio.exists(stats_file):
+      continue
+    with fileio.open_file(stats_file, "r") as f:
+      stats = json.load(f)
+    for key, value in stats.pop("examples", {}).items():
+      examples.setdefault(key, value)
+    for key, value in stats.items():
+      if isinstance(value, (int, float)) and key not in ("shard", "num_shards"):
+        totals[key] = totals.get(key, 0) + value
+  totals["shards"] = len(output_paths)
+  totals["examples"] = examples
+  return totals

@@ -1,0 +1,153 @@
+"""Chinese word segmentation for whole word masking, and which CJK characters continue a word.
+
+BERT's tokenizer makes every CJK character a token of its own, so Chinese whole word masking
+(Chinese BERT-wwm) needs words from a segmenter: all characters of one word are masked
+together. The segmenter only decides grouping; the ids written stay the ordinary character ids.
+(The jieba scripts in circulation mark inner characters as "##字" and then look those up or
+write them as labels; here nothing is ever renamed.)
+
+A segmenter is any callable str -> list of words whose concatenation is the input. Built in:
+  jieba (default; optional user dictionary), pkuseg and ltp (imported only when asked for), or
+  "package.module:function" naming your own.
+"""
+import importlib
+import logging
+import re
+
+from bert_tf.tokenization import CJK_RANGES
+
+_CJK = re.compile("[" + "".join(f"\\U{lo:08X}-\\U{hi:08X}" for lo, hi in CJK_RANGES) + "]")
+
+
+def is_cjk(char):
+  return _CJK.match(char) is not None
+
+
+def has_cjk(text):
+  return _CJK.search(text) is not None
+
+
+class JiebaSegmenter:
+  """jieba's default (precise) mode with its HMM for unknown words, as jieba.lcut(text).
+
+  Args:
+    user_dict: optional jieba user dictionary (one "word [freq] [tag]" per line) for domain
+      terms. A private jieba.Tokenizer is used, so the global jieba state is left alone.
+  """
+
+  def __init__(self, user_dict=None):
+    self.user_dict = user_dict
+    self._tokenizer = None
+
+  def _load(self):
+    import jieba  # pylint: disable=import-outside-toplevel
+    jieba.setLogLevel(logging.WARNING)
+    tokenizer = jieba.Tokenizer()
+    tokenizer.initialize()
+    if self.user_dict:
+      tokenizer.load_userdict(str(self.user_dict))
+    self._tokenizer = tokenizer
+
+  def __call__(self, text):
+    if self._tokenizer is None:
+      self._load()
+    return self._tokenizer.lcut(text)
+
+  def __getstate__(self):  # picklable for worker processes and Beam: the dictionary reloads
+    return {"user_dict": self.user_dict, "_tokenizer": None}
+
+
+class PkusegSegmenter:
+  """pkuseg (pip install pkuseg); `user_dict` as pkuseg's user_dict argument."""
+
+  def __init__(self, user_dict=None):
+    self.user_dict = user_dict
+    self._seg = None
+
+  def __call__(self, text):
+    if self._seg is None:
+      pkuseg = _import_optional("pkuseg", "pkuseg")
+      self._seg = pkuseg.pkuseg(user_dict=self.user_dict or "default")
+    return self._seg.cut(text)
+
+  def __getstate__(self):
+    return {"user_dict": self.user_dict, "_seg": None}
+
+
+class LtpSegmenter:
+  """LTP (pip install ltp), the segmenter Chinese BERT-wwm used; `user_dict` is added as words."""
+
+  def __init__(self, user_dict=None, model="LTP/small"):
+    self.user_dict, self.model = user_dict, model
+    self._ltp = None
+
+  def __call__(self, text):
+    if self._ltp is None:
+      ltp = _import_optional("ltp", "ltp")
+      self._ltp = ltp.LTP(self.model)
+      if self.user_dict:
+        with open(self.user_dict, encoding="utf-8") as f:
+          self._ltp.add_words([line.split()[0] for line in f if line.strip()])
+    return self._ltp.pipeline([text], tasks=["cws"]).cws[0]
+
+  def __getstate__(self):
+    return {"user_dict": self.user_dict, "model": self.model, "_ltp": None}
+
+
+def _import_optional(module, package):
+  try:
+    return importlib.import_module(module)
+  except ImportError as e:
+    raise ImportError(f"chinese_segmenter={module} needs the {package} package: "
+                      f"pip install {package}") from e
+
+
+class _Custom:
+  def __init__(self, spec):
+    self.spec = spec
+    self._fn = None
+
+  def __call__(self, text):
+    if self._fn is None:
+      module, _, name = self.spec.partition(":")
+      self._fn = getattr(importlib.import_module(module), name)
+    return list(self._fn(text))
+
+  def __getstate__(self):
+    return {"spec": self.spec, "_fn": None}
+
+
+def get_segmenter(name, user_dict=None):
+  """Segmenter by name: jieba | pkuseg | ltp | none (returns None) | package.module:function."""
+  if not name or name == "none":
+    return None
+  builtin = {"jieba": JiebaSegmenter, "pkuseg": PkusegSegmenter, "ltp": LtpSegmenter}
+  if name in builtin:
+    return builtin[name](user_dict)
+  if ":" in name:
+    if user_dict:
+      raise ValueError("chinese_segmenter_user_dict applies to jieba, pkuseg and ltp only")
+    return _Custom(name)
+  raise ValueError(f"chinese_segmenter: unknown segmenter {name!r}; expected jieba, pkuseg, "
+                   "ltp, none or package.module:function")
+
+
+def cjk_continuations(words):
+  """For each CJK character of the text, in order: does it continue the previous one's word?
+
+  True when the character before it in the same segmented word is also CJK. Non-CJK characters
+  get no entry (their grouping comes from WordPiece's ## pieces).
+  """
+  flags = []
+  for word in words:
+    if len(word) == 1:
+      if is_cjk(word):
+        flags.append(False)
+      continue
+    previous = False
+    for char in word:
+      current = is_cjk(char)
+      if current:
+        flags.append(previous)
+      previous = current
+  return flags
