@@ -123,7 +123,7 @@ class ShardProcessor:
       self.is_cjk[index] = len(token) == 1 and segmentation.is_cjk(token)
     self.masking = masking.MaskingConfig(
         masked_lm_prob=opts.masked_lm_prob, max_predictions_per_seq=opts.max_predictions_per_seq,
-        mask_id=vocab["[MASK]"], random_token_ids=np.array(list(vocab.values()), np.int64),
+        mask_id=vocab["[MASK]"], random_token_ids=self._random_token_ids(vocab),
         do_whole_word_mask=opts.do_whole_word_mask,
         per_word_replacement=opts.per_word_replacement)
     self.tokenizer = FastTokenizer(opts.vocab_file, do_lower_case=opts.do_lower_case,
@@ -136,6 +136,16 @@ class ShardProcessor:
     self._basic = BasicTokenizer(opts.do_lower_case)
     self._wordpiece = WordpieceTokenizer(vocab, max_input_chars_per_word=opts.max_input_chars_per_word)
     self._ready = True
+
+  @staticmethod
+  def _random_token_ids(vocab):
+    """The pool of the 10% random replacements: the vocabulary's distinct tokens, as the
+    original draws, minus "##" + CJK character entries (7,321 of Google's Chinese vocabulary's
+    21,128), which the tokenizer never produces since each CJK character is a word of its own:
+    a random input token is then always one a real text could hold."""
+    return np.array([index for token, index in vocab.items()
+                     if not (token.startswith("##") and segmentation.has_cjk(token[2:]))],
+                    np.int64)
 
   # -- reading and tokenizing -------------------------------------------------------------
 

@@ -13,21 +13,8 @@ import numpy as np
 import pytest
 
 from conftest import shared_path
+from original_reference import reference_instances
 from pretraining import documents, generation, instances
-
-ref = pytest.importorskip("official.nlp.data.create_pretraining_data")
-reftok = pytest.importorskip("official.nlp.tools.tokenization")
-
-
-def reference_instances(path, vocab, lower, max_seq_length, dupe_factor, short_seq_prob, seed,
-                        monkeypatch):
-  monkeypatch.setattr(ref, "create_masked_lm_predictions", lambda tokens, *a, **k: (tokens, [], []))
-  tokenizer = reftok.FullTokenizer(vocab, lower)
-  result = ref.create_training_instances(
-      [path], tokenizer, ref.get_processor_text_fn(False, lower), max_seq_length, dupe_factor,
-      short_seq_prob, 0.15, 20, random.Random(seed))
-  return [(tokenizer.convert_tokens_to_ids(i.tokens), i.is_random_next) for i in result]
-
 
 def our_instances(path, vocab, lower, max_seq_length, dupe_factor, short_seq_prob, seed):
   options = generation.GenerationOptions(vocab_file=vocab, do_lower_case=lower, random_seed=seed,
