@@ -19,7 +19,11 @@ INSTALL_REQUIRES = [
     "tqdm>=4.60",
 ]
 
+BEAM = ["apache-beam>=2.60"]
+
 EXTRAS = {
+    # Data generation on Apache Beam (Dataflow, Flink, Spark): --runner=DataflowRunner ...
+    "beam": BEAM,
     # Reference implementations the tests and benchmarks compare against, and test tooling.
     "dev": [
         "tf-models-official==2.20.*",
@@ -31,6 +35,7 @@ EXTRAS = {
         "scipy>=1.10",
         "seqeval>=1.2",
         "psutil>=5.9",
+        *BEAM,
     ],
 }
 
@@ -46,6 +51,9 @@ setuptools.setup(
     entry_points={
         "console_scripts": [
             "bert-slim-checkpoint=pretraining.slim_checkpoint:run",
+            "bert-build-vocab=pretraining.build_vocab:run",
+            "bert-create-pretraining-data=pretraining.create_pretraining_data:run",
+            "bert-inspect-pretraining-data=pretraining.inspect_pretraining_data:run",
         ],
     },
 )

@@ -54,22 +54,51 @@ def _len_varint(value):
   return _VARINTS[value] if value < (1 << 14) else _varint(value)
 
 
+def _varint_table(limit):
+  """Varint bytes of 0..limit-1 as a [limit, width] uint8 table and their widths."""
+  values = np.arange(limit, dtype=np.uint64)
+  max_width = max(1, (int(limit - 1).bit_length() + 6) // 7)
+  widths = np.ones(limit, np.int64)
+  for j in range(1, max_width):
+    widths += values >= np.uint64(1 << (7 * j))
+  table = np.zeros((limit, max_width), np.uint8)
+  for j in range(max_width):
+    more = np.where(j < widths - 1, 0x80, 0).astype(np.uint64)
+    table[:, j] = ((values >> np.uint64(7 * j)) & np.uint64(0x7F)) | more
+  return table, widths
+
+
+_TABLE_LIMIT = 1 << 21          # ids of any real vocabulary; 3 bytes at most
+_TABLE = None
+
+
 def _packed_varints(values):
   """int [n, k] >= 0 -> (bytes of all rows' varints concatenated, row byte lengths [n])."""
+  global _TABLE
   if values.size and values.min() < 0:
     raise ValueError("negative values are not written by this serializer")
   largest = int(values.max(initial=0))
-  dtype = np.uint32 if largest < (1 << 32) else np.uint64
-  values = values.astype(dtype)
-  max_width = max(1, (largest.bit_length() + 6) // 7)
-  widths = np.ones(values.shape, np.int64)
-  for j in range(1, max_width):
-    widths += values >= dtype(1 << (7 * j))
-  groups = np.empty(values.shape + (max_width,), np.uint8)
-  for j in range(max_width):
-    group = (values >> dtype(7 * j)) & dtype(0x7F)
-    groups[..., j] = group | np.where(j < widths - 1, 0x80, 0).astype(dtype)
-  keep = np.arange(max_width)[None, None, :] < widths[..., None]
+  n = len(values)
+  if largest < 128:   # one byte each: the varint is the value
+    return values.astype(np.uint8).tobytes(), np.full(n, values.shape[1], np.int64)
+  if largest < _TABLE_LIMIT:
+    if _TABLE is None:
+      _TABLE = _varint_table(_TABLE_LIMIT)
+    table, table_widths = _TABLE
+    width = 2 if largest < (1 << 14) else 3
+    groups = table[values, :width]                      # [n, k, width]
+    widths = table_widths[values]
+  else:
+    values = values.astype(np.uint64)
+    width = (largest.bit_length() + 6) // 7
+    widths = np.ones(values.shape, np.int64)
+    for j in range(1, width):
+      widths += values >= np.uint64(1 << (7 * j))
+    groups = np.empty(values.shape + (width,), np.uint8)
+    for j in range(width):
+      more = np.where(j < widths - 1, 0x80, 0).astype(np.uint64)
+      groups[..., j] = ((values >> np.uint64(7 * j)) & np.uint64(0x7F)) | more
+  keep = np.arange(width)[None, None, :] < widths[..., None]
   return groups[keep].tobytes(), widths.sum(axis=1)
 
 

@@ -88,6 +88,7 @@ def _document_pairs(documents, index, offsets, lengths, max_seq_length, short_se
   first, end = documents[index]
   max_num_tokens = max_seq_length - 3     # [CLS] A [SEP] B [SEP]
   target = _target_length(max_num_tokens, short_seq_prob, rng)
+  random, randint, append = rng.random, rng.randint, out.append  # hot loop: local names
   chunk_first = first
   current_length = 0
   i = first
@@ -95,17 +96,17 @@ def _document_pairs(documents, index, offsets, lengths, max_seq_length, short_se
     current_length += lengths[i]
     if i == end - 1 or current_length >= target:
       chunk_size = i - chunk_first + 1
-      a_end = rng.randint(1, chunk_size - 1) if chunk_size >= 2 else 1
+      a_end = randint(1, chunk_size - 1) if chunk_size >= 2 else 1
       a_lo, a_hi = offsets[chunk_first], offsets[chunk_first + a_end]
-      if chunk_size == 1 or rng.random() < 0.5:
+      if chunk_size == 1 or random() < 0.5:
         is_random_next = 1
         target_b = target - (a_hi - a_lo)
         for _ in range(10):
-          other = rng.randint(0, len(documents) - 1)
+          other = randint(0, len(documents) - 1)
           if other != index:
             break
         other_first, other_end = documents[other]
-        j = other_first + rng.randint(0, other_end - other_first - 1)
+        j = other_first + randint(0, other_end - other_first - 1)
         b_lo, b_length = offsets[j], 0
         while j < other_end:
           b_length += lengths[j]
@@ -120,15 +121,15 @@ def _document_pairs(documents, index, offsets, lengths, max_seq_length, short_se
       # truncate_seq_pair: one token at a time from the longer side, front or back at random.
       while (a_hi - a_lo) + (b_hi - b_lo) > max_num_tokens:
         if (a_hi - a_lo) > (b_hi - b_lo):
-          if rng.random() < 0.5:
+          if random() < 0.5:
             a_lo += 1
           else:
             a_hi -= 1
-        elif rng.random() < 0.5:
+        elif random() < 0.5:
           b_lo += 1
         else:
           b_hi -= 1
-      out.append((a_lo, a_hi, b_lo, b_hi, is_random_next))
+      append((a_lo, a_hi, b_lo, b_hi, is_random_next))
       chunk_first = i + 1
       current_length = 0
     i += 1

@@ -15,6 +15,7 @@ import logging
 import math
 import multiprocessing
 import os
+import re
 import sys
 import time
 
@@ -45,10 +46,12 @@ def plan(input_file, output_file, num_shards=0, shard_size_mb=4.0):
 
 
 def manifest_path(output_paths):
-  return generation._hidden(output_paths[0], "manifest.json")  # pylint: disable=protected-access
+  """Hidden file next to the outputs, named after output_file (without the shard suffix)."""
+  base = re.sub(r"-\d{5}-of-\d{5}$", "", output_paths[0])
+  return generation._hidden(base, "manifest.json")  # pylint: disable=protected-access
 
 
-def _check_manifest(options, files, output_paths):
+def check_manifest(options, files, output_paths):
   manifest = {"options": dataclasses.asdict(options),
               "input_files": [[f.path, f.size] for f in files],
               "outputs": output_paths}
@@ -128,7 +131,7 @@ def run(options, input_file, output_file, num_shards=0, shard_size_mb=4.0, num_w
   """Generates all missing shards. Returns a summary dict (totals over all shards)."""
   files, shards, outputs = plan(input_file, output_file, num_shards, shard_size_mb)
   processor = generation.ShardProcessor(options, files)
-  _check_manifest(options, files, outputs)
+  check_manifest(options, files, outputs)
   todo = [(s, p) for s, p in zip(shards, outputs) if not fileio.exists(p)]
   if len(todo) < len(shards):
     logging.info("%d of %d shards exist already and are kept", len(shards) - len(todo),
