@@ -273,7 +273,8 @@ class ShardProcessor:
       batch = spans.take(slice(begin, begin + _INSTANCE_BATCH))
       arrays = instances.assemble(tokenized, batch, opts.max_seq_length, self.cls_id,
                                   self.sep_id)
-      draws = masking.MaskingDraws.draw(np_rng, arrays["input_ids"].shape,
+      draws = masking.MaskingDraws.draw(np_rng, len(batch), opts.max_seq_length,
+                                        opts.max_predictions_per_seq,
                                         len(self.masking.random_token_ids))
       masked = masking.mask_batch(arrays["input_ids"], arrays["candidates"],
                                   arrays["continues"], arrays["lengths"], self.masking, draws)

@@ -42,18 +42,20 @@ class MaskingConfig:
 
 @dataclasses.dataclass
 class MaskingDraws:
-  """Random numbers for a batch [n, seq_length]: group_keys[i, g] orders group g of row i;
-  replace/keep are the two uniform draws of step 5 (indexed by position, or by group with
-  per_word_replacement); random_index[i, p] picks the random replacement at position p."""
+  """Random numbers for a batch of n rows: group_keys [n, seq_length] orders the groups of each
+  row (group g = the g-th word in position order); replace, keep and random_index
+  [n, max_predictions_per_seq] are step 5's draws for the row's k-th masked token in position
+  order (with per_word_replacement, replace/keep are read at the slot of the word's first token)."""
   group_keys: np.ndarray
   replace: np.ndarray
   keep: np.ndarray
   random_index: np.ndarray
 
   @classmethod
-  def draw(cls, rng, shape, num_random_tokens):
-    return cls(rng.random(shape), rng.random(shape), rng.random(shape),
-               rng.integers(0, num_random_tokens, size=shape))
+  def draw(cls, rng, num_rows, seq_length, max_predictions, num_random_tokens):
+    small = (num_rows, max_predictions)
+    return cls(rng.random((num_rows, seq_length), np.float32), rng.random(small, np.float32),
+               rng.random(small, np.float32), rng.integers(0, num_random_tokens, size=small))
 
 
 def num_to_predict(lengths, config):
@@ -73,7 +75,7 @@ def mask_batch(input_ids, candidates, continues, lengths, config, draws):
       (## piece or inner character of a Chinese word); only read with do_whole_word_mask.
     lengths: int [n], real length of each row (incl. [CLS]/[SEP]).
     config: MaskingConfig.
-    draws: MaskingDraws of shape [n, seq_length].
+    draws: MaskingDraws for n rows.
 
   Returns:
     dict with input_ids (masked copy), masked_lm_positions, masked_lm_ids (int64
@@ -86,15 +88,16 @@ def mask_batch(input_ids, candidates, continues, lengths, config, draws):
     previous_candidate = np.zeros_like(candidates)
     previous_candidate[:, 1:] = candidates[:, :-1]
     starts &= ~(continues & previous_candidate)
-  group = np.cumsum(starts, axis=1) - 1              # group index of each candidate
-  group = np.where(candidates, group, 0)
+  # int16/int32 where they suffice: these [n, seq_length] passes are most of the cost.
+  group = np.cumsum(starts, axis=1, dtype=np.int16)  # group index + 1 of each candidate
+  group = np.where(candidates, group - 1, 0).astype(np.int16)
   num_groups = starts.sum(axis=1)
-  flat_group = (np.arange(n)[:, None] * seq_length + group)[candidates]
+  flat_group = (np.arange(n, dtype=np.int32)[:, None] * seq_length + group)[candidates]
   group_length = np.bincount(flat_group, minlength=n * seq_length).reshape(n, seq_length)
 
   ranks = np.arange(seq_length)[None, :]
   keys = np.where(ranks < num_groups[:, None], draws.group_keys, np.inf)
-  order = np.argsort(keys, axis=1, kind="stable")     # the shuffle of step 2
+  order = np.argsort(keys, axis=1)     # the shuffle of step 2 (ties have probability ~0)
   sorted_length = np.take_along_axis(group_length, order, axis=1)
 
   budget = num_to_predict(lengths, config)
@@ -111,23 +114,32 @@ def mask_batch(input_ids, candidates, continues, lengths, config, draws):
   np.put_along_axis(accepted, order, accepted_sorted, axis=1)
   masked = candidates & np.take_along_axis(accepted, group, axis=1)
 
-  # Step 5.
-  index = group if config.per_word_replacement else np.broadcast_to(ranks, (n, seq_length))
-  replace = np.take_along_axis(draws.replace, index, axis=1)
-  keep = np.take_along_axis(draws.keep, index, axis=1)
-  random_ids = config.random_token_ids[draws.random_index]
-  new_ids = np.where(replace < 0.8, config.mask_id, np.where(keep < 0.5, input_ids, random_ids))
-  output_ids = np.where(masked, new_ids, input_ids)
-
-  # Step 6: positions in increasing order, packed to the left.
-  max_predictions = config.max_predictions_per_seq
+  # Masked tokens in position order: row, column and slot (k-th of its row), i.e. step 6.
   rows, cols = np.nonzero(masked)
-  slots = (np.cumsum(masked, axis=1) - 1)[rows, cols]
+  counts = np.bincount(rows, minlength=n)
+  first_of_row = np.cumsum(counts) - counts
+  order_index = np.arange(len(rows))
+  slots = order_index - first_of_row[rows]
+  # Step 5.
+  if config.per_word_replacement:   # a word's tokens are consecutive in this order
+    draw_slots = np.maximum.accumulate(np.where(starts[rows, cols], order_index, 0))
+    draw_slots -= first_of_row[rows]
+  else:
+    draw_slots = slots
+  original = input_ids[rows, cols]
+  replace = draws.replace[rows, draw_slots]
+  keep = draws.keep[rows, draw_slots]
+  random_ids = config.random_token_ids[draws.random_index[rows, slots]]
+  output_ids = input_ids.copy()
+  output_ids[rows, cols] = np.where(replace < 0.8, config.mask_id,
+                                    np.where(keep < 0.5, original, random_ids))
+
+  max_predictions = config.max_predictions_per_seq
   positions = np.zeros((n, max_predictions), np.int64)
   labels = np.zeros((n, max_predictions), np.int64)
   weights = np.zeros((n, max_predictions), np.float32)
   positions[rows, slots] = cols
-  labels[rows, slots] = input_ids[rows, cols]
+  labels[rows, slots] = original
   weights[rows, slots] = 1.0
   return {"input_ids": output_ids, "masked_lm_positions": positions, "masked_lm_ids": labels,
           "masked_lm_weights": weights, "masked": masked}

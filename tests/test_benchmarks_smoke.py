@@ -42,3 +42,18 @@ def test_flop_count_by_hand():
   by_hand = 12 * (8 * 128 * 768 ** 2 + 4 * 128 * 768 * 3072 + 4 * 128 ** 2 * 768) + 2 * 768 ** 2
   assert base == by_hand
   assert abs(base / 1e9 - 22.3) < 0.05
+
+
+@pytest.mark.slow
+def test_pretraining_data_benchmark_quick(tmp_path):
+  if not (SHARED_DATA / "vocab" / "uncased_vocab.txt").exists():
+    pytest.skip(f"real corpora are absent from {SHARED_DATA}")
+  _run("benchmarks.bench_pretraining_data", tmp_path, "--languages=Chinese")
+  payload = json.loads((tmp_path / "pretraining_data.json").read_text())
+  rows = payload["rows"]
+  assert len(rows) == 4 and {r["whole_word_mask"] for r in rows} == {False, True}
+  for row in rows:
+    # Same flags, same corpus: the instance counts agree up to the random target lengths.
+    assert abs(row["ours"]["instances"] / row["reference"]["instances"] - 1) < 0.15
+    assert row["ours"]["peak_mb"] > 0 and row["reference"]["seconds"] > 0
+  assert (tmp_path / "pretraining_data.png").stat().st_size > 1000

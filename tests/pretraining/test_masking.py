@@ -23,6 +23,7 @@ def original_masking(tokens, continues, do_whole_word_mask, config, draws, row):
       cand_indexes.append([i])
   keys = draws.group_keys[row, :len(cand_indexes)]
   shuffled = [(g, cand_indexes[g]) for g in np.argsort(keys, kind="stable")]
+  assert len(set(keys.tolist())) == len(keys)   # no ties: any sort gives this order
   output_tokens = list(tokens)
   num_to_predict = min(config.max_predictions_per_seq,
                        max(1, int(round(len(tokens) * config.masked_lm_prob))))
@@ -37,16 +38,23 @@ def original_masking(tokens, continues, do_whole_word_mask, config, draws, row):
       continue
     for index in index_set:
       covered.add(index)
-      at = group if config.per_word_replacement else index
-      if draws.replace[row, at] < 0.8:
-        masked_token = MASK_ID
-      elif draws.keep[row, at] < 0.5:
-        masked_token = tokens[index]
-      else:
-        masked_token = int(config.random_token_ids[draws.random_index[row, index]])
-      output_tokens[index] = masked_token
       masked_lms.append((index, tokens[index]))
   masked_lms.sort()
+  # The draws of the k-th masked position (in position order); per word: its first token's.
+  slot_of = {index: k for k, (index, _) in enumerate(masked_lms)}
+  word_head = {}
+  for index_set in cand_indexes:
+    for index in index_set:
+      word_head[index] = index_set[0]
+  for index, _ in masked_lms:
+    at = slot_of[word_head[index]] if config.per_word_replacement else slot_of[index]
+    if draws.replace[row, at] < 0.8:
+      masked_token = MASK_ID
+    elif draws.keep[row, at] < 0.5:
+      masked_token = tokens[index]
+    else:
+      masked_token = int(config.random_token_ids[draws.random_index[row, slot_of[index]]])
+    output_tokens[index] = masked_token
   return output_tokens, [p for p, _ in masked_lms], [label for _, label in masked_lms]
 
 
@@ -79,7 +87,7 @@ def test_matches_the_original_loop(whole_word, per_word, prob, max_predictions):
   ids, candidates, continues, lengths, rows = random_batch(rng, n, seq_length)
   config = masking.MaskingConfig(prob, max_predictions, MASK_ID, np.arange(30522),
                                  do_whole_word_mask=whole_word, per_word_replacement=per_word)
-  draws = masking.MaskingDraws.draw(rng, (n, seq_length), 30522)
+  draws = masking.MaskingDraws.draw(rng, n, seq_length, max_predictions, 30522)
   out = masking.mask_batch(ids, candidates, continues, lengths, config, draws)
   for i, tokens in enumerate(rows):
     expected, positions, labels = original_masking(tokens, continues[i], whole_word, config,
@@ -109,7 +117,7 @@ def test_replacement_rates():
   ids, candidates, continues, lengths, _ = random_batch(rng, 4000, 64)
   config = masking.MaskingConfig(0.15, 20, MASK_ID, np.arange(30522))
   out = masking.mask_batch(ids, candidates, continues, lengths, config,
-                           masking.MaskingDraws.draw(rng, ids.shape, 30522))
+                           masking.MaskingDraws.draw(rng, *ids.shape, 20, 30522))
   where = out["masked"]
   new, old = out["input_ids"][where], ids[where]
   total = where.sum()
