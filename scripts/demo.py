@@ -2,7 +2,8 @@
 
 At this stage of the project the demo shows the model core end to end on what the repository
 ships: it learns a WordPiece vocabulary from data/demo/corpus.txt, tokenizes sentences with the
-exact and the in-graph tokenizer, encodes them with a small BERT built from
+exact and the in-graph tokenizer, writes whole-word-masked pretraining records (masked LM +
+next sentence) from the corpus and decodes one, encodes sentences with a small BERT built from
 data/demo/bert_config.json, exports the model as an original-format checkpoint and loads it back.
 Shapes, timings and the artefacts' paths are printed.
 """
@@ -16,6 +17,8 @@ import tensorflow as tf
 
 from bert_tf import BertConfig, BertEncoder, FastTokenizer, FullTokenizer
 from bert_tf.checkpoint.original import export_pretrained
+from pretraining import local_runner, record_stats
+from pretraining.generation import GenerationOptions
 from pretraining.vocabulary import build_vocab_file
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -83,7 +86,22 @@ def main(argv=None):
     print(f"{text!r}\n    {full.tokenize(text)}")
   print("FastTokenizer ids == FullTokenizer ids on every sentence")
 
-  step("3. Encoder from the bundled config")
+  step("3. Pretraining records: masked LM + next sentence, whole word masking")
+  records_file = out / "pretraining" / "demo.tfrecord"
+  options = GenerationOptions(vocab_file=str(vocab_file), do_whole_word_mask=True,
+                              max_seq_length=args.seq_length, max_predictions_per_seq=5,
+                              dupe_factor=5)
+  summary = local_runner.run(options, str(DEMO_DATA / "corpus.txt"), str(records_file),
+                             num_workers=1, show_progress=False)
+  records = record_stats.read_records(str(records_file))
+  stats = record_stats.summarize(records, vocab.index("[MASK]"))
+  print(f"{summary['instances']} instances from {summary['documents']} documents -> {records_file}")
+  print(f"masked {stats['masked_fraction_of_real_tokens']:.1%} of real tokens "
+        f"({stats['masked_as_mask']:.0%} [MASK], {stats['masked_random']:.0%} random, "
+        f"{stats['masked_unchanged']:.0%} unchanged); random next: {stats['random_next_fraction']:.0%}")
+  print(record_stats.decode(records, 0, vocab))
+
+  step("4. Encoder from the bundled config")
   config = BertConfig.from_json_file(DEMO_DATA / "bert_config.json")
   if config.vocab_size != len(vocab):
     raise SystemExit(f"{DEMO_DATA / 'bert_config.json'} says vocab_size={config.vocab_size} but the "
@@ -102,7 +120,7 @@ def main(argv=None):
                    ("tf.function", lambda: graph(features)), ("XLA", lambda: xla(features))):
     print(f"forward, batch {len(SENTENCES)} x {args.seq_length}, {name:11s}: {timed(fn):7.2f} ms")
 
-  step("4. Export as an original TF1 checkpoint and load it back")
+  step("5. Export as an original TF1 checkpoint and load it back")
   model_dir = out / "model"
   names = export_pretrained(model, model_dir, vocab_file=vocab_file)
   reloaded = BertEncoder.from_pretrained(model_dir)

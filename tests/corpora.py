@@ -79,6 +79,24 @@ CHINESE = {
 }
 ALL = {**ENGLISH, **CHINESE}
 
+# The remaining text files of ../shared/data (compared by tests/test_tokenization.py), so that
+# ALL and EXTRA together cover every text file there.
+EXTRA = {
+    "mrpc_dev": ("glue/MRPC/dev.tsv", _plain),
+    "conll2003_testa": ("conll2003/eng.testa", _conll),
+    "conll2003_valid": ("conll2003/valid.txt", _conll),
+    "conll2003_test": ("conll2003/test.txt", _conll),
+    "chnsenticorp_dev": ("chnsenticorp/dev.tsv", _plain),
+    "lcqmc_dev": ("lcqmc/dev.txt", _plain),
+    "xnli_zh_dev": ("xnli_zh/dev.tsv", _plain),
+    "tnews_dev": ("tnews_fewclue/dev_few_all.json", _json_lines("sentence", "keywords")),
+    "tnews_test": ("tnews_fewclue/test_public.json", _json_lines("sentence", "keywords")),
+    "cmrc2018_trial": ("cmrc2018/cmrc2018_trial.json", _squad),
+    "drcd_test": ("drcd/DRCD_test.json", _squad),
+    "cluener_dev": ("cluener2020/dev.json", _json_lines("text")),
+    "cluener_test": ("cluener2020/test.json", _json_lines("text")),
+}
+
 # (corpus, vocab, do_lower_case) settings compared line by line: English text with the uncased
 # vocab lower-cased and not (the cased path on an uncased vocab still exercises every branch),
 # Chinese text with the Chinese vocab, and each language with the other's vocab (mixed text,

@@ -13,36 +13,19 @@ from bert_tf.tokenization import BasicTokenizer, FullTokenizer, WordpieceTokeniz
 
 tfm_tokenization = pytest.importorskip("official.nlp.tools.tokenization")
 
-# Files of ../shared/data that tests/corpora.py does not list, read with its readers, so that
-# together they cover every text file there.
-MORE_CORPORA = {
-    "mrpc_dev": ("glue/MRPC/dev.tsv", corpora._plain),
-    "conll2003_testa": ("conll2003/eng.testa", corpora._conll),
-    "conll2003_valid": ("conll2003/valid.txt", corpora._conll),
-    "conll2003_test": ("conll2003/test.txt", corpora._conll),
-    "chnsenticorp_dev": ("chnsenticorp/dev.tsv", corpora._plain),
-    "lcqmc_dev": ("lcqmc/dev.txt", corpora._plain),
-    "xnli_zh_dev": ("xnli_zh/dev.tsv", corpora._plain),
-    "tnews_dev": ("tnews_fewclue/dev_few_all.json", corpora._json_lines("sentence", "keywords")),
-    "tnews_test": ("tnews_fewclue/test_public.json", corpora._json_lines("sentence", "keywords")),
-    "cmrc2018_trial": ("cmrc2018/cmrc2018_trial.json", corpora._squad),
-    "drcd_test": ("drcd/DRCD_test.json", corpora._squad),
-    "cluener_dev": ("cluener2020/dev.json", corpora._json_lines("text")),
-    "cluener_test": ("cluener2020/test.json", corpora._json_lines("text")),
-}
 _ENGLISH = ("mrpc", "conll")
 SETTINGS = corpora.SETTINGS + [
-    (name, corpora.UNCASED_VOCAB, lower) for name in MORE_CORPORA if name.startswith(_ENGLISH)
+    (name, corpora.UNCASED_VOCAB, lower) for name in corpora.EXTRA if name.startswith(_ENGLISH)
     for lower in (True, False)] + [
-    (name, corpora.CHINESE_VOCAB, True) for name in MORE_CORPORA if not name.startswith(_ENGLISH)]
+    (name, corpora.CHINESE_VOCAB, True) for name in corpora.EXTRA if not name.startswith(_ENGLISH)]
 
 
 @functools.lru_cache(maxsize=None)
 def corpus_lines(name):
   """Every text line of a corpus of either table (None when its file is absent)."""
-  if name not in MORE_CORPORA:
+  if name not in corpora.EXTRA:
     return corpora.corpus_lines(name)
-  relative, reader = MORE_CORPORA[name]
+  relative, reader = corpora.EXTRA[name]
   path = SHARED_DATA / relative
   return tuple(reader(path)) if path.exists() else None
 
@@ -59,7 +42,7 @@ def real_corpus(setting):
   name, vocab, do_lower_case = setting
   lines = corpus_lines(name)
   if lines is None or not (SHARED_DATA / vocab).exists():
-    relative = MORE_CORPORA.get(name, corpora.ALL.get(name))[0]
+    relative = corpora.EXTRA.get(name, corpora.ALL.get(name))[0]
     pytest.skip(f"{SHARED_DATA / relative} or {SHARED_DATA / vocab} is absent")
   return lines, SHARED_DATA / vocab, do_lower_case
 
