@@ -34,8 +34,8 @@ from benchmarks.common import RESULTS, SHARED_DATA, markdown_table, write_result
 
 CORPORA = {
     # name: (corpus, vocab, sizes (repeats))
-    "English": ("english_corpus/wikitext-2_valid_sentences.txt", "vocab/uncased_vocab.txt", (4, 16)),
-    "Chinese": ("chinese_corpus/CLUECorpusSmall_bert_sampled.txt", "vocab/chinese_vocab.txt", (2, 8)),
+    "English": ("english_corpus/wikitext-2_valid_sentences.txt", "vocab/uncased_vocab.txt", (4, 32)),
+    "Chinese": ("chinese_corpus/CLUECorpusSmall_bert_sampled.txt", "vocab/chinese_vocab.txt", (2, 16)),
 }
 QUICK = {
     "English": ("pretrain_corpus/sample_text.txt", "vocab/uncased_vocab.txt", (2, 4)),

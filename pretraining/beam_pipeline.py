@@ -45,7 +45,7 @@ def build(pipeline, processor, shards, output_paths):
           | "WriteShards" >> beam.ParDo(_WriteShard(processor)))
 
 
-def run(options, input_file, output_file, num_shards=0, shard_size_mb=4.0, runner="DirectRunner",
+def run(options, input_file, output_file, num_shards=0, shard_size_mb=0.0, runner="DirectRunner",
         beam_args=()):
   """Runs the pipeline to completion; returns the same summary as the local runner."""
   files, shards, outputs = local_runner.plan(input_file, output_file, num_shards, shard_size_mb)

@@ -54,11 +54,10 @@ flags.DEFINE_bool("per_word_replacement", False, "Draw the 80/10/10 [MASK]/rando
 flags.DEFINE_string("chinese_segmenter", "jieba", "Word segmenter for Chinese whole word masking: "
                     "jieba, pkuseg, ltp, none, or package.module:function (str -> list of words).")
 flags.DEFINE_string("chinese_segmenter_user_dict", "", "User dictionary for the segmenter (domain terms).")
-flags.DEFINE_integer("num_shards", 0, "Output shards (0: one per --shard_size_mb of input, or one per "
-                     "name of a comma-separated output_file). The output depends on it, not on "
-                     "--num_workers.")
-flags.DEFINE_float("shard_size_mb", 4.0, "Input megabytes per shard when --num_shards=0; memory use "
-                   "follows it.")
+flags.DEFINE_integer("num_shards", 0, "Output shards (0: from --shard_size_mb, or one per name of a "
+                     "comma-separated output_file). The output depends on it, not on --num_workers.")
+flags.DEFINE_float("shard_size_mb", 0, "Input megabytes per shard when --num_shards=0 (0: about 64 "
+                   "shards of 1 to 64 MB); a worker's memory follows it.")
 flags.DEFINE_integer("num_workers", 0, "Worker processes (0: all cores).")
 flags.DEFINE_string("runner", "local", "local, or an Apache Beam runner (DirectRunner, DataflowRunner, "
                     "FlinkRunner, SparkRunner, ...).")

@@ -55,16 +55,15 @@ def _len_varint(value):
 
 
 def _varint_table(limit):
-  """Varint bytes of 0..limit-1 as a [limit, width] uint8 table and their widths."""
-  values = np.arange(limit, dtype=np.uint64)
-  max_width = max(1, (int(limit - 1).bit_length() + 6) // 7)
-  widths = np.ones(limit, np.int64)
-  for j in range(1, max_width):
-    widths += values >= np.uint64(1 << (7 * j))
-  table = np.zeros((limit, max_width), np.uint8)
-  for j in range(max_width):
-    more = np.where(j < widths - 1, 0x80, 0).astype(np.uint64)
-    table[:, j] = ((values >> np.uint64(7 * j)) & np.uint64(0x7F)) | more
+  """Varint bytes of 0..limit-1 (< 2**28) packed little-endian into uint32, and their widths."""
+  values = np.arange(limit, dtype=np.uint32)
+  widths = np.ones(limit, np.uint8)
+  for j in range(1, 4):
+    widths += values >= np.uint32(1 << (7 * j))
+  table = np.zeros(limit, np.uint32)
+  for j in range(4):
+    more = np.where(j < widths.astype(np.int64) - 1, 0x80, 0).astype(np.uint32)
+    table |= (((values >> np.uint32(7 * j)) & np.uint32(0x7F)) | more) << np.uint32(8 * j)
   return table, widths
 
 
@@ -85,9 +84,9 @@ def _packed_varints(values):
     if _TABLE is None:
       _TABLE = _varint_table(_TABLE_LIMIT)
     table, table_widths = _TABLE
-    width = 2 if largest < (1 << 14) else 3
-    groups = table[values, :width]                      # [n, k, width]
-    widths = table_widths[values]
+    groups = table.take(values).view(np.uint8).reshape(values.shape + (4,))
+    widths = table_widths.take(values)
+    width = 4
   else:
     values = values.astype(np.uint64)
     width = (largest.bit_length() + 6) // 7
@@ -98,8 +97,8 @@ def _packed_varints(values):
     for j in range(width):
       more = np.where(j < widths - 1, 0x80, 0).astype(np.uint64)
       groups[..., j] = ((values >> np.uint64(7 * j)) & np.uint64(0x7F)) | more
-  keep = np.arange(width)[None, None, :] < widths[..., None]
-  return groups[keep].tobytes(), widths.sum(axis=1)
+  keep = np.arange(width, dtype=np.uint8)[None, None, :] < widths[..., None]
+  return groups[keep].tobytes(), widths.sum(axis=1, dtype=np.int64)
 
 
 def serialize_examples(features):
@@ -107,7 +106,16 @@ def serialize_examples(features):
   tf.train.Example bytes."""
   names = sorted(features)
   n = len(next(iter(features.values())))
-  columns = []
+  columns = []          # per-row byte strings, joined row by row at the end
+  fixed = []            # consecutive fixed-width entries, merged into one [n, width] block
+
+  def flush_fixed():
+    if fixed:
+      block = np.concatenate(fixed, axis=1) if len(fixed) > 1 else fixed[0]
+      width, data = block.shape[1], block.tobytes()
+      columns.append([data[i * width:(i + 1) * width] for i in range(n)])
+      fixed.clear()
+
   for name in names:
     values = np.asarray(features[name])
     if values.ndim != 2 or len(values) != n:
@@ -130,10 +138,17 @@ def serialize_examples(features):
       entry_len = len(entry) + feature_len
       headers[length] = (b"\x0a" + _len_varint(entry_len) + entry + tag +
                          _len_varint(value_list_len) + b"\x0a" + _len_varint(length))
+    if len(headers) == 1:   # every row the same width: header + payload as a numpy block
+      header = np.frombuffer(next(iter(headers.values())), np.uint8)
+      body = np.frombuffer(payload, np.uint8).reshape(n, -1) if n else np.zeros((0, 0), np.uint8)
+      fixed.append(np.concatenate([np.broadcast_to(header, (n, len(header))), body], axis=1))
+      continue
+    flush_fixed()
     ends = np.cumsum(row_bytes).tolist()
     starts = [0] + ends[:-1]
     columns.append([headers[length] for length in row_bytes.tolist()])
     columns.append([payload[a:b] for a, b in zip(starts, ends)])
+  flush_fixed()
   bodies = [b"".join(parts) for parts in zip(*columns)]
   return [b"\x0a" + _len_varint(len(body)) + body for body in bodies]
 

@@ -278,7 +278,7 @@ class ShardProcessor:
                                         len(self.masking.random_token_ids))
       masked = masking.mask_batch(arrays["input_ids"], arrays["candidates"],
                                   arrays["continues"], arrays["lengths"], self.masking, draws)
-      _count_batch(stats, arrays, masked, self.masking.mask_id)
+      _count_batch(stats, arrays, masked)
       record_features = {name: arrays[name] for name in ("input_mask", "segment_ids",
                                                          "next_sentence_labels")}
       record_features.update({name: masked[name] for name in (
@@ -302,13 +302,12 @@ class ShardProcessor:
     return stats
 
 
-def _count_batch(stats, arrays, masked, mask_id):
+def _count_batch(stats, arrays, masked):
   stats["instances"] += len(arrays["lengths"])
   stats["real_tokens"] += int(arrays["candidates"].sum())
   stats["padded_positions"] += int(arrays["lengths"].size * arrays["input_ids"].shape[1] -
                                    arrays["lengths"].sum())
   stats["random_next"] += int(arrays["next_sentence_labels"].sum())
-  where = masked["masked"]
-  stats["masked"] += int(where.sum())
-  stats["masked_as_mask"] += int((masked["input_ids"][where] == mask_id).sum())
-  stats["masked_unchanged"] += int((masked["input_ids"][where] == arrays["input_ids"][where]).sum())
+  stats["masked"] += masked["num_masked"]
+  stats["masked_as_mask"] += masked["num_as_mask"]
+  stats["masked_unchanged"] += masked["num_unchanged"]

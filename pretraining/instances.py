@@ -165,8 +165,8 @@ def assemble(shard, spans, max_seq_length, cls_id, sep_id):
   """Id matrix and layout of a batch of instances.
 
   Returns:
-    dict: input_ids int64 [n, max_seq_length] ([CLS] A [SEP] B [SEP], 0-padded), input_mask,
-    segment_ids (int64, same shape), candidates (bool, maskable tokens), continues (bool),
+    dict: input_ids int32 [n, max_seq_length] ([CLS] A [SEP] B [SEP], 0-padded), input_mask,
+    segment_ids (int8, same shape), candidates (bool, maskable tokens), continues (bool),
     lengths (int64 [n], real length), next_sentence_labels (int64 [n, 1]).
   """
   la = (spans.a_hi - spans.a_lo)[:, None]
@@ -180,13 +180,13 @@ def assemble(shard, spans, max_seq_length, cls_id, sep_id):
   candidates = in_a | in_b
   lengths = (la + 2 + np.where(paired, lb + 1, 0))[:, 0]
   sep = (col == la + 1) | (paired & (col == la + 2 + lb))
-  input_ids = np.where(candidates, shard.ids[source].astype(np.int64),
-                       np.where(col == 0, cls_id, np.where(sep, sep_id, 0)))
+  input_ids = np.where(candidates, shard.ids[source],
+                       np.where(col == 0, cls_id, np.where(sep, sep_id, 0))).astype(np.int32)
   continues = candidates & shard.continues[source]
   return {
       "input_ids": input_ids,
-      "input_mask": (col < lengths[:, None]).astype(np.int64),
-      "segment_ids": (paired & (col >= la + 2) & (col < lengths[:, None])).astype(np.int64),
+      "input_mask": (col < lengths[:, None]).astype(np.int8),
+      "segment_ids": (paired & (col >= la + 2) & (col < lengths[:, None])).astype(np.int8),
       "candidates": candidates,
       "continues": continues,
       "lengths": lengths,

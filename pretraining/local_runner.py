@@ -25,11 +25,24 @@ _PROCESSOR = None
 _QUEUE = None
 
 
-def plan(input_file, output_file, num_shards=0, shard_size_mb=4.0):
+AUTO_SHARDS = 64
+MIN_SHARD_MB, MAX_SHARD_MB = 1.0, 64.0
+
+
+def auto_num_shards(total_bytes, shard_size_mb=0.0):
+  """Shards for a corpus: one per shard_size_mb, or with shard_size_mb=0 about 64 shards of
+  1-64 MB each (small corpora still spread over every core; memory stays bounded by 64 MB of
+  text per worker however large the corpus). Depends on the input size only."""
+  if shard_size_mb <= 0:
+    shard_size_mb = min(max(total_bytes / 2**20 / AUTO_SHARDS, MIN_SHARD_MB), MAX_SHARD_MB)
+  return max(1, math.ceil(total_bytes / (shard_size_mb * 2**20)))
+
+
+def plan(input_file, output_file, num_shards=0, shard_size_mb=0.0):
   """Input files, shards and their output paths.
 
-  num_shards: 0 picks one shard per shard_size_mb of input (at least one), or the number of
-  names in a comma-separated output_file.
+  num_shards: 0 picks auto_num_shards(input size, shard_size_mb), or the number of names in a
+  comma-separated output_file.
   """
   files = documents.expand_input_files(input_file)
   names = [n for n in output_file.split(",") if n.strip()]
@@ -39,8 +52,7 @@ def plan(input_file, output_file, num_shards=0, shard_size_mb=4.0):
     if len(names) > 1:
       num_shards = len(names)
     else:
-      total = sum(f.size for f in files)
-      num_shards = max(1, math.ceil(total / (shard_size_mb * (1 << 20))))
+      num_shards = auto_num_shards(sum(f.size for f in files), shard_size_mb)
   outputs = generation.shard_output_paths(output_file, num_shards)
   return files, documents.make_shards(files, num_shards), outputs
 
@@ -126,7 +138,7 @@ class _Progress:
       self.bar.close()
 
 
-def run(options, input_file, output_file, num_shards=0, shard_size_mb=4.0, num_workers=0,
+def run(options, input_file, output_file, num_shards=0, shard_size_mb=0.0, num_workers=0,
         show_progress=True):
   """Generates all missing shards. Returns a summary dict (totals over all shards)."""
   files, shards, outputs = plan(input_file, output_file, num_shards, shard_size_mb)

@@ -80,7 +80,8 @@ def mask_batch(input_ids, candidates, continues, lengths, config, draws):
   Returns:
     dict with input_ids (masked copy), masked_lm_positions, masked_lm_ids (int64
     [n, max_predictions_per_seq], 0-padded), masked_lm_weights (float32, 1.0 at real
-    predictions) and masked (bool [n, seq_length]).
+    predictions), masked (bool [n, seq_length]) and counts num_masked, num_as_mask (replaced
+    by [MASK]) and num_unchanged.
   """
   n, seq_length = input_ids.shape
   starts = candidates.copy()
@@ -130,9 +131,9 @@ def mask_batch(input_ids, candidates, continues, lengths, config, draws):
   replace = draws.replace[rows, draw_slots]
   keep = draws.keep[rows, draw_slots]
   random_ids = config.random_token_ids[draws.random_index[rows, slots]]
+  new_ids = np.where(replace < 0.8, config.mask_id, np.where(keep < 0.5, original, random_ids))
   output_ids = input_ids.copy()
-  output_ids[rows, cols] = np.where(replace < 0.8, config.mask_id,
-                                    np.where(keep < 0.5, original, random_ids))
+  output_ids[rows, cols] = new_ids
 
   max_predictions = config.max_predictions_per_seq
   positions = np.zeros((n, max_predictions), np.int64)
@@ -142,4 +143,6 @@ def mask_batch(input_ids, candidates, continues, lengths, config, draws):
   labels[rows, slots] = original
   weights[rows, slots] = 1.0
   return {"input_ids": output_ids, "masked_lm_positions": positions, "masked_lm_ids": labels,
-          "masked_lm_weights": weights, "masked": masked}
+          "masked_lm_weights": weights, "masked": masked,
+          "num_masked": len(rows), "num_as_mask": int((new_ids == config.mask_id).sum()),
+          "num_unchanged": int((new_ids == original).sum())}

@@ -69,3 +69,14 @@ def test_missing_input_is_named(tmp_path):
     documents.expand_input_files(str(tmp_path / "nothing-here*.txt"))
   with pytest.raises(IsADirectoryError):
     documents.expand_input_files(str(tmp_path))
+
+
+def test_automatic_shard_count():
+  from pretraining.local_runner import auto_num_shards
+  mb = 2**20
+  assert auto_num_shards(0) == 1 and auto_num_shards(10) == 1
+  assert auto_num_shards(int(2.5 * mb)) == 3            # 1 MB shards below 64 MB
+  assert auto_num_shards(64 * mb) == 64
+  assert auto_num_shards(640 * mb) == 64                # 10 MB shards
+  assert auto_num_shards(13 * 1024 * mb) == 208         # Wikipedia-sized: 64 MB shards
+  assert auto_num_shards(10 * mb, shard_size_mb=4) == 3
