@@ -54,6 +54,7 @@ setuptools.setup(
             "bert-build-vocab=pretraining.build_vocab:run",
             "bert-create-pretraining-data=pretraining.create_pretraining_data:run",
             "bert-inspect-pretraining-data=pretraining.inspect_pretraining_data:run",
+            "bert-run-pretraining=pretraining.run_pretraining:run",
         ],
     },
 )

@@ -173,7 +173,7 @@ class ShardProcessor:
       if len(too_long) and long_example is None:
         long_example = documents_lib.LineLocation(*batch[too_long[0]][:3])
       if progress:
-        progress(documents=0, lines=len(batch))
+        progress(documents=len(set(batch_docs)), lines=len(batch))
       batch.clear()
       batch_docs.clear()
 

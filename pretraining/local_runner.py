@@ -105,10 +105,11 @@ def _work(shard, output_path):
 
 
 class _Progress:
-  """tqdm bar on a terminal (lines and instances per second), a log line every 30 s otherwise."""
+  """tqdm bar over shards on a terminal (documents, lines and instances per second), a log line
+  every 30 s otherwise."""
 
   def __init__(self, total_shards, enabled):
-    self.counts = {"lines": 0, "instances": 0, "shards": 0}
+    self.counts = {"lines": 0, "documents": 0, "instances": 0, "shards": 0}
     self.total_shards = total_shards
     self.start = self.last_log = time.time()
     self.bar = None
@@ -117,12 +118,13 @@ class _Progress:
       self.bar = tqdm(total=total_shards, unit="shard", dynamic_ncols=True)
 
   def update(self, lines=0, instances=0, shards=0, documents=0):
-    del documents
+    self.counts["documents"] += documents
     self.counts["lines"] += lines
     self.counts["instances"] += instances
     self.counts["shards"] += shards
     elapsed = max(time.time() - self.start, 1e-9)
-    rates = (f"{self.counts['lines'] / elapsed:,.0f} lines/s, "
+    rates = (f"{self.counts['documents'] / elapsed:,.0f} docs/s, "
+             f"{self.counts['lines'] / elapsed:,.0f} lines/s, "
              f"{self.counts['instances'] / elapsed:,.0f} instances/s")
     if self.bar is not None:
       self.bar.update(shards)

@@ -409,3 +409,24 @@ def test_tf_models_dataloader_reads_the_records(tmp_path, pretraining_vocab):
   np.testing.assert_array_equal(batch["masked_lm_ids"].numpy(), ours["masked_lm_ids"][:4])
   np.testing.assert_array_equal(batch["next_sentence_labels"].numpy(),
                                 ours["next_sentence_labels"][:4])
+
+
+def test_program_without_next_sentence_task(tmp_path, pretraining_vocab):
+  corpus = tmp_path / "c.txt"
+  corpus.write_text("\n\n".join("hello world\nthe quick brown fox\njumps over the lazy dog"
+                                for _ in range(20)), encoding="utf-8")
+  out = tmp_path / "o.tfrecord"
+  result = run_program([f"--input_file={corpus}", f"--output_file={out}",
+                        f"--vocab_file={pretraining_vocab}", "--max_seq_length=16",
+                        "--max_predictions_per_seq=3", "--next_sentence_prediction=false",
+                        "--per_word_replacement"])
+  assert result.returncode == 0, result.stderr[-3000:]
+  records = original_decode([str(out)], 16, 3)
+  assert len(records["input_ids"]) > 20
+  assert not records["segment_ids"].any() and not records["next_sentence_labels"].any()
+  lengths = records["input_mask"].sum(axis=1)
+  # [CLS] whole sentences [SEP]: exactly one [SEP], at the end (before masking, which may
+  # draw [SEP] as a random replacement, as the original's uniform draw does).
+  original = originals(records)
+  assert ((original == 4).sum(axis=1) == 1).all()
+  assert (original[np.arange(len(lengths)), lengths - 1] == 4).all()
