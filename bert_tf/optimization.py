@@ -1,0 +1,174 @@
+"""Optimizers and learning-rate schedule of BERT pretraining and fine-tuning (Keras 3).
+
+  WarmupPolynomialDecay  google-research/bert's schedule: linear warmup from 0 to the peak over
+                         num_warmup_steps, then polynomial (power 1: linear) decay to
+                         end_learning_rate at num_train_steps. As in the original the decay is
+                         counted from step 0, so right after warmup the rate is already
+                         peak * (1 - num_warmup_steps / num_train_steps).
+  Lamb                   LAMB (You et al. 2019) as in tf-models-official and BERT-wwm's
+                         pretraining: Adam moments with bias correction, decoupled weight decay
+                         added to the update, per-variable trust ratio ||w|| / ||update||;
+                         LayerNorm and bias variables take neither weight decay nor the trust
+                         ratio.
+  AdamWeightDecay        google-research/bert's AdamWeightDecayOptimizer: Adam moments without
+                         bias correction, decoupled weight decay added to the update.
+
+Keras 3's own Lamb applies no weight decay inside the trust ratio and has no exclusion lists;
+its AdamW applies the decay separately and corrects the bias, so neither reproduces BERT.
+Global-norm clipping (1.0 in BERT) is the Keras `global_clipnorm` argument.
+"""
+import re
+
+import keras
+from keras import ops
+
+# Variables matching any of these (re.search on the variable path) get no weight decay and no
+# LAMB trust ratio, as in the original and tf-models-official.
+DEFAULT_EXCLUDE = ("LayerNorm", "layer_norm", "bias")
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class WarmupPolynomialDecay(keras.optimizers.schedules.LearningRateSchedule):
+  """Linear warmup to initial_learning_rate, then polynomial decay (see module doc)."""
+
+  def __init__(self, initial_learning_rate, num_train_steps, num_warmup_steps=0,
+               end_learning_rate=0.0, power=1.0):
+    if num_train_steps <= 0:
+      raise ValueError(f"num_train_steps must be positive, got {num_train_steps}")
+    self.initial_learning_rate = float(initial_learning_rate)
+    self.num_train_steps = int(num_train_steps)
+    self.num_warmup_steps = int(num_warmup_steps)
+    self.end_learning_rate = float(end_learning_rate)
+    self.power = float(power)
+
+  def __call__(self, step):
+    step = ops.cast(step, "float32")
+    # Phase 2 (the original's polynomial_decay over num_train_steps, from step 0).
+    progress = ops.minimum(step, float(self.num_train_steps)) / float(self.num_train_steps)
+    decayed = ((self.initial_learning_rate - self.end_learning_rate) *
+               ops.power(1.0 - progress, self.power) + self.end_learning_rate)
+    if not self.num_warmup_steps:
+      return decayed
+    # Phase 1: linear warmup while step < num_warmup_steps.
+    warmup = self.initial_learning_rate * step / float(self.num_warmup_steps)
+    return ops.where(step < float(self.num_warmup_steps), warmup, decayed)
+
+  def get_config(self):
+    return {"initial_learning_rate": self.initial_learning_rate,
+            "num_train_steps": self.num_train_steps, "num_warmup_steps": self.num_warmup_steps,
+            "end_learning_rate": self.end_learning_rate, "power": self.power}
+
+
+class _DecoupledDecayOptimizer(keras.optimizers.Optimizer):
+  """Shared parts: moments, weight-decay rate and the exclusion lists."""
+
+  def __init__(self, learning_rate, weight_decay_rate, beta_1, beta_2, epsilon,
+               exclude_from_weight_decay, name, **kwargs):
+    super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+    self.weight_decay_rate = float(weight_decay_rate)
+    self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+    self.exclude_from_weight_decay = list(exclude_from_weight_decay or ())
+
+  def build(self, var_list):
+    if self.built:
+      return
+    super().build(var_list)
+    self._m = [self.add_variable_from_reference(v, "m") for v in var_list]
+    self._v = [self.add_variable_from_reference(v, "v") for v in var_list]
+
+  @staticmethod
+  def _matches(variable, patterns):
+    path = getattr(variable, "path", None) or variable.name
+    return any(re.search(p, path) for p in patterns)
+
+  def use_weight_decay(self, variable):
+    return bool(self.weight_decay_rate) and not self._matches(variable,
+                                                              self.exclude_from_weight_decay)
+
+  def _moments(self, gradient, variable):
+    index = self._get_variable_index(variable)
+    m, v = self._m[index], self._v[index]
+    gradient = ops.cast(gradient, variable.dtype)
+    self.assign(m, m * self.beta_1 + gradient * (1.0 - self.beta_1))
+    self.assign(v, v * self.beta_2 + ops.square(gradient) * (1.0 - self.beta_2))
+    return m, v
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(weight_decay_rate=self.weight_decay_rate, beta_1=self.beta_1,
+                  beta_2=self.beta_2, epsilon=self.epsilon,
+                  exclude_from_weight_decay=self.exclude_from_weight_decay)
+    return config
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class Lamb(_DecoupledDecayOptimizer):
+  """LAMB with BERT's weight decay and exclusions (see module doc).
+
+  Args:
+    learning_rate: float or schedule.
+    weight_decay_rate: decoupled weight decay, added to the update before the trust ratio.
+    beta_1, beta_2, epsilon: Adam parameters (tf-models-official's defaults).
+    exclude_from_weight_decay: regexes of variable paths without weight decay.
+    exclude_from_layer_adaptation: regexes of variable paths without the trust ratio
+      (default: the weight-decay exclusions).
+    **kwargs: keras.optimizers.Optimizer arguments, e.g. global_clipnorm=1.0.
+  """
+
+  def __init__(self, learning_rate=0.001, weight_decay_rate=0.01, beta_1=0.9, beta_2=0.999,
+               epsilon=1e-6, exclude_from_weight_decay=DEFAULT_EXCLUDE,
+               exclude_from_layer_adaptation=None, name="lamb", **kwargs):
+    super().__init__(learning_rate, weight_decay_rate, beta_1, beta_2, epsilon,
+                     exclude_from_weight_decay, name, **kwargs)
+    self.exclude_from_layer_adaptation = list(exclude_from_layer_adaptation or
+                                              self.exclude_from_weight_decay)
+
+  def update_step(self, gradient, variable, learning_rate):
+    m, v = self._moments(gradient, variable)
+    step = ops.cast(self.iterations + 1, variable.dtype)
+    m_hat = m / (1.0 - ops.power(self.beta_1, step))
+    v_hat = v / (1.0 - ops.power(self.beta_2, step))
+    update = m_hat / (ops.sqrt(v_hat) + self.epsilon)
+    if self.use_weight_decay(variable):
+      update = update + self.weight_decay_rate * variable
+    learning_rate = ops.cast(learning_rate, variable.dtype)
+    if not self._matches(variable, self.exclude_from_layer_adaptation):
+      w_norm = ops.sqrt(ops.sum(ops.square(variable)))
+      u_norm = ops.sqrt(ops.sum(ops.square(update)))
+      ratio = ops.where(w_norm > 0, ops.where(u_norm > 0, w_norm / u_norm, 1.0), 1.0)
+      learning_rate = learning_rate * ratio
+    self.assign_sub(variable, learning_rate * update)
+
+  def get_config(self):
+    config = super().get_config()
+    config["exclude_from_layer_adaptation"] = self.exclude_from_layer_adaptation
+    return config
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class AdamWeightDecay(_DecoupledDecayOptimizer):
+  """google-research/bert's AdamWeightDecayOptimizer (no bias correction; see module doc)."""
+
+  def __init__(self, learning_rate=0.001, weight_decay_rate=0.01, beta_1=0.9, beta_2=0.999,
+               epsilon=1e-6, exclude_from_weight_decay=DEFAULT_EXCLUDE,
+               name="adam_weight_decay", **kwargs):
+    super().__init__(learning_rate, weight_decay_rate, beta_1, beta_2, epsilon,
+                     exclude_from_weight_decay, name, **kwargs)
+
+  def update_step(self, gradient, variable, learning_rate):
+    m, v = self._moments(gradient, variable)
+    update = m / (ops.sqrt(v) + self.epsilon)
+    if self.use_weight_decay(variable):
+      update = update + self.weight_decay_rate * variable
+    self.assign_sub(variable, ops.cast(learning_rate, variable.dtype) * update)
+
+
+def create_optimizer(name, learning_rate, num_train_steps, num_warmup_steps, weight_decay_rate=0.01,
+                     beta_1=0.9, beta_2=0.999, epsilon=1e-6, clip_norm=1.0):
+  """The optimizer of a BERT run: lamb | adamw, with the warmup/decay schedule and clipping."""
+  schedule = WarmupPolynomialDecay(learning_rate, num_train_steps, num_warmup_steps)
+  kinds = {"lamb": Lamb, "adamw": AdamWeightDecay}
+  if name not in kinds:
+    raise ValueError(f"optimizer must be one of {sorted(kinds)}, got {name!r}")
+  return kinds[name](learning_rate=schedule, weight_decay_rate=weight_decay_rate, beta_1=beta_1,
+                     beta_2=beta_2, epsilon=epsilon, global_clipnorm=clip_norm or None)

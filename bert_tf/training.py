@@ -1,0 +1,299 @@
+"""The one training loop: steps_per_loop compiled steps per host call, checkpoints, resume.
+
+    trainer = Trainer(strategy, model, optimizer, task, TrainerConfig(model_dir=..., ...))
+    trainer.train(dataset_fn)            # resumes from model_dir when it holds a checkpoint
+    results = trainer.evaluate(dataset_fn, steps=100)
+
+The loop, top to bottom:
+  1. restore the latest checkpoint of model_dir (model, optimizer with its step and slots, and
+     the input iterator's position), or else run `init_fn` (e.g. load an original checkpoint);
+  2. repeat: run `train_loop` = one tf.function (XLA optional) that does up to
+     steps_per_loop optimizer steps of strategy.run(step) (the TPU idiom: one host call per
+     loop); read the metrics; stop on a NaN/Inf loss naming the step; write TensorBoard
+     summaries and a progress line; save a checkpoint every save_checkpoints_steps;
+  3. save the final checkpoint.
+
+A task (see pretraining.task) supplies each loss as a numerator summed over a micro-batch's
+examples (`task.numerators(features, outputs)`, with the metrics as (sum, count) pairs) and a
+denominator that depends on the inputs only (`task.denominators(features)`, e.g. the sum of the
+masked-LM weights). The loop divides by the denominators summed over all micro-batches of the
+step and all replicas, so the gradient is that of the loss of the whole global batch, however it
+is split over replicas and accumulation steps (tests/test_training.py checks both).
+"""
+import dataclasses
+import logging
+import math
+import os
+import time
+
+import keras
+import tensorflow as tf
+
+
+@dataclasses.dataclass
+class TrainerConfig:
+  model_dir: str
+  num_train_steps: int
+  steps_per_loop: int = 100            # iterations_per_loop
+  save_checkpoints_steps: int = 1000
+  keep_checkpoint_max: int = 5
+  gradient_accumulation_steps: int = 1
+  jit_compile: bool = False
+  log_every_seconds: float = 30.0
+
+
+class Trainer:
+  """Runs a task's training and evaluation under a strategy (see module doc).
+
+  Args:
+    strategy: tf.distribute.Strategy; model and optimizer must be created in its scope.
+    model: keras.Model returning a dict.
+    optimizer: keras optimizer (its `iterations` is the global step).
+    task: object with numerators(features, outputs) -> (numerators dict, metrics dict of
+      (sum, count)), denominators(features) -> dict, `loss_names` (summed into the training
+      loss) and `metric_names`.
+    config: TrainerConfig.
+  """
+
+  def __init__(self, strategy, model, optimizer, task, config):
+    self.strategy, self.model, self.optimizer, self.task, self.config = (
+        strategy, model, optimizer, task, config)
+    with strategy.scope():
+      self._sums = {name: self._accumulator(name) for name in self._all_metric_names()}
+      self._counts = {name: self._accumulator(name + "_count") for name in self._all_metric_names()}
+      self._grad_norm = self._accumulator("grad_norm")
+    self.checkpoint = None
+    self.manager = None
+    self._gradients_fn = (tf.function(self._gradients, jit_compile=True) if config.jit_compile
+                          else self._gradients)
+
+  @staticmethod
+  def _accumulator(name):
+    return tf.Variable(0.0, trainable=False, name=name, dtype=tf.float32,
+                       synchronization=tf.VariableSynchronization.ON_READ,
+                       aggregation=tf.VariableAggregation.SUM)
+
+  def _all_metric_names(self):
+    return ["loss"] + list(self.task.loss_names) + list(self.task.metric_names)
+
+  # -- one step ------------------------------------------------------------------------------
+
+  def _global_denominators(self, batches):
+    """Each loss's denominator over all micro-batches of the step and all replicas."""
+    context = tf.distribute.get_replica_context()
+    totals = {}
+    for features in batches:
+      for name, value in self.task.denominators(features).items():
+        totals[name] = totals.get(name, 0.0) + tf.cast(value, tf.float32)
+    return {name: context.all_reduce(tf.distribute.ReduceOp.SUM, value)
+            for name, value in totals.items()}
+
+  def _micro_batch(self, features, denominators, training):
+    """This replica's share of the step's loss on one micro-batch, and its metrics."""
+    outputs = self.model(features, training=training)
+    numerators, metrics = self.task.numerators(features, outputs)
+    losses = {name: numerators[name] / denominators[name] for name in self.task.loss_names}
+    return tf.add_n(list(losses.values())), losses, metrics
+
+  def _accumulate(self, losses, metrics, total):
+    # Shares summed over replicas and micro-batches give the step's loss.
+    self._sums["loss"].assign_add(tf.cast(total, tf.float32))
+    for name, value in losses.items():
+      self._sums[name].assign_add(tf.cast(value, tf.float32))
+    for name, (total_value, count) in metrics.items():
+      self._sums[name].assign_add(tf.cast(total_value, tf.float32))
+      self._counts[name].assign_add(tf.cast(count, tf.float32))
+
+  def _count_step(self):
+    share = 1.0 / self.strategy.num_replicas_in_sync   # one step in total over the replicas
+    for name in ("loss", *self.task.loss_names):
+      self._counts[name].assign_add(share)
+
+  def _gradients(self, batches, denominators):
+    """Forward and backward over the step's micro-batches on this replica: summed gradients.
+    This part is compiled with XLA when asked (jit_compile); the cross-replica reductions and
+    the optimizer update stay outside it (TPUs compile the whole step anyway)."""
+    variables = self.model.trainable_variables
+    grads = None
+    for features in batches:
+      with tf.GradientTape() as tape:
+        total, losses, metrics = self._micro_batch(features, denominators, training=True)
+        scaled = total
+        if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+          scaled = self.optimizer.scale_loss(scaled)
+      step_grads = tape.gradient(scaled, variables)
+      if len(batches) > 1:   # embedding gradients are IndexedSlices: sum them densely
+        step_grads = [tf.convert_to_tensor(g) for g in step_grads]
+      grads = step_grads if grads is None else [a + b for a, b in zip(grads, step_grads)]
+      self._accumulate(losses, metrics, total)
+    return grads
+
+  def _replica_step(self, batches):
+    """One optimizer step on this replica: its micro-batches' gradients summed, then applied
+    (the optimizer sums them over replicas). Losses are divided by the global denominators, so
+    the step's gradient is that of the whole global batch, however it is split."""
+    denominators = self._global_denominators(batches)
+    grads = self._gradients_fn(batches, denominators)
+    self._count_step()
+    # Local norm (before the cross-replica sum and clipping), averaged over replicas.
+    self._grad_norm.assign_add(tf.linalg.global_norm(grads) / self.strategy.num_replicas_in_sync)
+    self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+
+  def _train_step(self, iterator):
+    batches = [next(iterator) for _ in range(self.config.gradient_accumulation_steps)]
+    self.strategy.run(self._replica_step, args=(batches,))
+
+  # -- checkpoints ---------------------------------------------------------------------------
+
+  def _checkpointing(self, iterator=None):
+    items = {"model_weights": weights_by_path(self.model),
+             "optimizer_variables": {f"{i:05d}": v for i, v in enumerate(self.optimizer.variables)}}
+    if iterator is not None:
+      items["iterator"] = iterator
+    self.checkpoint = tf.train.Checkpoint(**items)
+    self.manager = tf.train.CheckpointManager(
+        self.checkpoint, self.config.model_dir, max_to_keep=self.config.keep_checkpoint_max)
+    return self.manager
+
+  @property
+  def step(self):
+    return int(self.optimizer.iterations.numpy())
+
+  # -- public -------------------------------------------------------------------------------
+
+  def train(self, dataset_fn, init_fn=None, on_loop_end=None):
+    """Trains to config.num_train_steps; returns the last loop's metrics."""
+    config = self.config
+    dataset = self.strategy.distribute_datasets_from_function(dataset_fn)
+    iterator = iter(dataset)
+    # A single device's iterator is checkpointable (the input resumes exactly where it was);
+    # multi-device iterators are not in this TensorFlow, so there the input restarts with a
+    # shuffle seeded by the step (dataset_fn.start_step).
+    trackable = isinstance(iterator, tf.__internal__.tracking.Trackable)
+    with self.strategy.scope():
+      self.optimizer.build(self.model.trainable_variables)
+    manager = self._checkpointing(iterator if trackable else None)
+    latest = manager.latest_checkpoint
+    if latest:
+      self.checkpoint.restore(latest).assert_existing_objects_matched()
+      logging.info("resumed from %s at step %d", latest, self.step)
+      if not trackable:
+        logging.warning("%s cannot save the input position: the input restarts, reshuffled",
+                        type(self.strategy).__name__)
+        dataset_fn.start_step = self.step
+        iterator = iter(self.strategy.distribute_datasets_from_function(dataset_fn))
+    elif init_fn is not None:
+      init_fn(self.model)
+    train_loop = self._compile_loop()
+    writer = tf.summary.create_file_writer(os.path.join(config.model_dir, "train"))
+    start_step, start_time, last_log = self.step, time.time(), 0.0
+    results = {}
+    while self.step < config.num_train_steps:
+      steps = min(config.steps_per_loop, config.num_train_steps - self.step)
+      if config.save_checkpoints_steps:
+        to_save = config.save_checkpoints_steps - self.step % config.save_checkpoints_steps
+        steps = min(steps, to_save)
+      self._reset()
+      loop_start = time.time()
+      train_loop(iterator, tf.constant(steps, tf.int32))
+      results = self._read(steps)
+      seconds = time.time() - loop_start
+      if not math.isfinite(results["loss"]):
+        raise FloatingPointError(
+            f"training loss became {results['loss']} in the loop ending at step {self.step}; "
+            f"the last checkpoint is {manager.latest_checkpoint}. Lower the learning rate, check "
+            "the data, or use loss scaling with float16.")
+      results["learning_rate"] = float(self._learning_rate())
+      results["examples_per_second"] = steps * self._global_batch(dataset_fn) / max(seconds, 1e-9)
+      with writer.as_default(step=self.step):
+        for name, value in results.items():
+          tf.summary.scalar(name, value)
+      now = time.time()
+      if now - last_log >= config.log_every_seconds or self.step >= config.num_train_steps:
+        last_log = now
+        done = self.step - start_step
+        eta = (now - start_time) / max(done, 1) * (config.num_train_steps - self.step)
+        logging.info("step %d/%d  loss %.4f  %s  %.1f examples/s  ETA %.0f s", self.step,
+                     config.num_train_steps, results["loss"],
+                     "  ".join(f"{k} {v:.4f}" for k, v in results.items()
+                               if k not in ("loss", "examples_per_second")),
+                     results["examples_per_second"], eta)
+      every = config.save_checkpoints_steps
+      if every and self.step % every == 0 and self.step < config.num_train_steps:
+        manager.save(checkpoint_number=self.step)
+      if on_loop_end is not None:
+        on_loop_end(self.step, results)
+    if manager.latest_checkpoint != os.path.join(config.model_dir, f"ckpt-{self.step}"):
+      manager.save(checkpoint_number=self.step)
+    writer.flush()
+    return results
+
+  def evaluate(self, dataset_fn, steps, restore=True):
+    """Metrics over `steps` batches (no dropout); restores the latest checkpoint first."""
+    if restore:
+      latest = tf.train.latest_checkpoint(self.config.model_dir)
+      if latest:
+        model_checkpoint(self.model).restore(latest).expect_partial()
+    dataset = self.strategy.distribute_datasets_from_function(dataset_fn)
+    iterator = iter(dataset)
+
+    def eval_fn(features):
+      denominators = self._global_denominators([features])
+      total, losses, metrics = self._micro_batch(features, denominators, training=False)
+      self._accumulate(losses, metrics, total)
+      self._count_step()
+
+    @tf.function
+    def eval_loop(iterator, steps):
+      for _ in tf.range(steps):
+        self.strategy.run(eval_fn, args=(next(iterator),))
+
+    self._reset()
+    eval_loop(iterator, tf.constant(steps, tf.int32))
+    results = self._read(steps)
+    results.pop("grad_norm", None)
+    return results
+
+  # -- helpers --------------------------------------------------------------------------------
+
+  def _compile_loop(self):
+    def loop(iterator, steps):
+      for _ in tf.range(steps):
+        self._train_step(iterator)
+    return tf.function(loop)
+
+  def _reset(self):
+    for variable in [*self._sums.values(), *self._counts.values(), self._grad_norm]:
+      variable.assign(0.0)
+
+  def _read(self, steps):
+    results = {}
+    for name in self._all_metric_names():
+      count = float(self._counts[name].numpy())
+      results[name] = float(self._sums[name].numpy()) / count if count else float("nan")
+    results["grad_norm"] = float(self._grad_norm.numpy()) / max(steps, 1)
+    return results
+
+  def _learning_rate(self):
+    rate = self.optimizer.learning_rate
+    value = rate(self.optimizer.iterations) if callable(rate) else rate
+    return tf.convert_to_tensor(getattr(value, "value", value)).numpy()
+
+  def _global_batch(self, dataset_fn):
+    return getattr(dataset_fn, "global_batch_size", 0) * self.config.gradient_accumulation_steps
+
+
+def weights_by_path(model):
+  """{weight path: variable} of a Keras model. Checkpoints key the weights by path explicitly:
+  tf.train.Checkpoint(model=...) on a Keras 3 functional model tracks only the attributes set
+  on it, not the layers inside, and would silently save a fraction of the weights."""
+  weights = {w.path: w for w in model.weights}
+  if len(weights) != len(model.weights):
+    raise ValueError(f"{model.name} has weights with the same path; cannot checkpoint by path")
+  return weights
+
+
+def model_checkpoint(model):
+  """tf.train.Checkpoint of a model's weights, compatible with the trainer's checkpoints
+  (restore(...).expect_partial() reads the model out of a training checkpoint)."""
+  return tf.train.Checkpoint(model_weights=weights_by_path(model))
