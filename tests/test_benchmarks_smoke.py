@@ -57,3 +57,21 @@ def test_pretraining_data_benchmark_quick(tmp_path):
     assert abs(row["ours"]["instances"] / row["reference"]["instances"] - 1) < 0.15
     assert row["ours"]["peak_mb"] > 0 and row["reference"]["seconds"] > 0
   assert (tmp_path / "pretraining_data.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_pretraining_step_benchmark_quick(tmp_path):
+  _run("benchmarks.bench_pretraining", tmp_path)
+  rows = json.loads((tmp_path / "pretraining_step.json").read_text())["rows"]
+  names = {r["implementation"] for r in rows}
+  assert names == {"bert_tf", "bert_tf bf16", "tf-models BertPretrainer", "keras-hub BertBackbone"}
+  assert all(r["sequences_per_s"] > 0 and 0 < r["mfu"] < 1 for r in rows)
+  assert {r["xla"] for r in rows} == {False, True}
+
+
+def test_training_flops_by_hand():
+  from benchmarks.bench_pretraining import training_flops
+  from benchmarks.bench_encoder import CONFIGS, forward_flops
+  base = CONFIGS["base"]
+  heads = 2 * 20 * 768 * 768 + 2 * 20 * 768 * 30522 + 2 * 768 * 2
+  assert training_flops(base) == 3 * (forward_flops(base, 128) + heads)
