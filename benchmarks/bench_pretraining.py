@@ -17,14 +17,12 @@ FLOPs (3x the forward's: forward + two for the backward) per second over the fp3
 ceiling measured in the same run. bert_tf also runs under the mixed_bfloat16 policy.
 """
 import argparse
-import statistics
 import sys
-import time
 
 import numpy as np
 import tensorflow as tf
 
-from benchmarks.bench_encoder import CONFIGS, forward_flops
+from benchmarks.bench_encoder import CONFIGS, _interleaved_medians, forward_flops
 from benchmarks.common import RESULTS, machine_info, markdown_table, matmul_ceiling_gflops, write_results
 
 SEQ, PREDICTIONS = 128, 20
@@ -56,6 +54,19 @@ def losses(mlm_logits, nsp_logits, features):
   return tf.reduce_sum(weights * mlm) / (tf.reduce_sum(weights) + 1e-5) + tf.reduce_mean(nsp)
 
 
+def lamb_step(forward, variables, optimizer):
+  """One training step: forward(features) -> (mlm_logits, nsp_logits), loss, backward, the
+  optimizer's update. `variables` is called after the first forward (keras-hub's heads build
+  their weights on first use)."""
+  def step(features):
+    with tf.GradientTape() as tape:
+      loss = losses(*forward(features), features)
+    trainable = variables()
+    optimizer.apply_gradients(zip(tape.gradient(loss, trainable), trainable))
+    return loss
+  return step
+
+
 def build_bert_tf(c, precision="float32"):
   import keras  # pylint: disable=import-outside-toplevel
   from bert_tf import BertConfig, BertPretrainer, optimization  # pylint: disable=import-outside-toplevel
@@ -65,14 +76,10 @@ def build_bert_tf(c, precision="float32"):
   keras.mixed_precision.set_global_policy("float32")
   optimizer = optimization.Lamb(1e-4, global_clipnorm=1.0)
 
-  def step(features):
-    with tf.GradientTape() as tape:
-      out = model(features, training=True)
-      loss = losses(out["mlm_logits"], out["nsp_logits"], features)
-    grads = tape.gradient(loss, model.trainable_variables)
-    optimizer.apply_gradients(zip(grads, model.trainable_variables))
-    return loss
-  return step
+  def forward(features):
+    out = model(features, training=True)
+    return out["mlm_logits"], out["nsp_logits"]
+  return lamb_step(forward, lambda: model.trainable_variables, optimizer)
 
 
 def build_tf_models(c):
@@ -94,17 +101,12 @@ def build_tf_models(c):
                         exclude_from_weight_decay=["LayerNorm", "layer_norm", "bias"],
                         global_clipnorm=1.0)
 
-  def step(features):
-    inputs = {"input_word_ids": features["input_ids"], "input_mask": features["input_mask"],
-              "input_type_ids": features["segment_ids"],
-              "masked_lm_positions": features["masked_lm_positions"]}
-    with tf.GradientTape() as tape:
-      out = model(inputs, training=True)
-      loss = losses(out["mlm_logits"], out["next_sentence"], features)
-    grads = tape.gradient(loss, model.trainable_variables)
-    optimizer.apply_gradients(zip(grads, model.trainable_variables))
-    return loss
-  return step
+  def forward(features):
+    out = model({"input_word_ids": features["input_ids"], "input_mask": features["input_mask"],
+                 "input_type_ids": features["segment_ids"],
+                 "masked_lm_positions": features["masked_lm_positions"]}, training=True)
+    return out["mlm_logits"], out["next_sentence"]
+  return lamb_step(forward, lambda: model.trainable_variables, optimizer)
 
 
 def build_keras_hub(c):
@@ -119,21 +121,14 @@ def build_keras_hub(c):
                                            activation=None)
   nsp_head = keras.layers.Dense(2)
   optimizer = keras.optimizers.Lamb(1e-4, global_clipnorm=1.0)
-  variables = []
 
-  def step(features):
-    with tf.GradientTape() as tape:
-      out = backbone({"token_ids": features["input_ids"], "padding_mask": features["input_mask"],
-                      "segment_ids": features["segment_ids"]}, training=True)
-      mlm_logits = mlm_head(out["sequence_output"], mask_positions=features["masked_lm_positions"])
-      loss = losses(mlm_logits, nsp_head(out["pooled_output"]), features)
-    if not variables:
-      variables.extend(backbone.trainable_variables + mlm_head.trainable_variables +
-                       nsp_head.trainable_variables)
-    grads = tape.gradient(loss, variables)
-    optimizer.apply_gradients(zip(grads, variables))
-    return loss
-  return step
+  def forward(features):
+    out = backbone({"token_ids": features["input_ids"], "padding_mask": features["input_mask"],
+                    "segment_ids": features["segment_ids"]}, training=True)
+    return (mlm_head(out["sequence_output"], mask_positions=features["masked_lm_positions"]),
+            nsp_head(out["pooled_output"]))
+  return lamb_step(forward, lambda: (backbone.trainable_variables + mlm_head.trainable_variables +
+                                     nsp_head.trainable_variables), optimizer)
 
 
 def training_flops(c):
@@ -142,21 +137,6 @@ def training_flops(c):
   h, v = c["hidden_size"], c["vocab_size"]
   heads = 2 * PREDICTIONS * h * h + 2 * PREDICTIONS * h * v + 2 * h * 2
   return 3 * (forward_flops(c, SEQ) + heads)
-
-
-def interleaved(steps_fns, reps, steps):
-  for fn in steps_fns.values():   # tracing / compilation, slot creation
-    fn()
-    fn()
-  times = {name: [] for name in steps_fns}
-  for _ in range(reps):
-    for name, fn in steps_fns.items():
-      start = time.perf_counter()
-      for _ in range(steps):
-        result = fn()
-      float(result)
-      times[name].append((time.perf_counter() - start) / steps)
-  return {name: statistics.median(t) for name, t in times.items()}
 
 
 def measure(config_name, reps, steps, ceiling):
@@ -175,8 +155,10 @@ def measure(config_name, reps, steps, ceiling):
       except ImportError as e:
         print(f"skipping {name}: {e}", file=sys.stderr)
         continue
-      fns[name] = lambda step=step: step(features)
-    seconds = interleaved(fns, reps, steps)
+      # Each timed call runs `steps` steps and waits for the last loss.
+      fns[name] = lambda step=step: float(
+          [step(features) for _ in range(steps)][-1])
+    seconds = {name: s / steps for name, s in _interleaved_medians(fns, reps).items()}
     for name, s in seconds.items():
       throughput = batch_size / s
       rows.append({"config": config_name, "implementation": name, "xla": xla,

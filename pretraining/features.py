@@ -54,17 +54,22 @@ def _len_varint(value):
   return _VARINTS[value] if value < (1 << 14) else _varint(value)
 
 
+def _varint_groups(values, width):
+  """uint64 values -> (uint8 [..., width] varint bytes, zero-padded; int64 widths)."""
+  widths = np.ones(values.shape, np.int64)
+  for j in range(1, width):
+    widths += values >= np.uint64(1 << (7 * j))
+  groups = np.empty(values.shape + (width,), np.uint8)
+  for j in range(width):
+    more = np.where(j < widths - 1, 0x80, 0).astype(np.uint64)
+    groups[..., j] = ((values >> np.uint64(7 * j)) & np.uint64(0x7F)) | more
+  return np.where(np.arange(width) < widths[..., None], groups, 0), widths
+
+
 def _varint_table(limit):
   """Varint bytes of 0..limit-1 (< 2**28) packed little-endian into uint32, and their widths."""
-  values = np.arange(limit, dtype=np.uint32)
-  widths = np.ones(limit, np.uint8)
-  for j in range(1, 4):
-    widths += values >= np.uint32(1 << (7 * j))
-  table = np.zeros(limit, np.uint32)
-  for j in range(4):
-    more = np.where(j < widths.astype(np.int64) - 1, 0x80, 0).astype(np.uint32)
-    table |= (((values >> np.uint32(7 * j)) & np.uint32(0x7F)) | more) << np.uint32(8 * j)
-  return table, widths
+  groups, widths = _varint_groups(np.arange(limit, dtype=np.uint64), 4)
+  return groups.view("<u4")[:, 0].copy(), widths.astype(np.uint8)
 
 
 _TABLE_LIMIT = 1 << 21          # ids of any real vocabulary; 3 bytes at most
@@ -88,15 +93,8 @@ def _packed_varints(values):
     widths = table_widths.take(values)
     width = 4
   else:
-    values = values.astype(np.uint64)
     width = (largest.bit_length() + 6) // 7
-    widths = np.ones(values.shape, np.int64)
-    for j in range(1, width):
-      widths += values >= np.uint64(1 << (7 * j))
-    groups = np.empty(values.shape + (width,), np.uint8)
-    for j in range(width):
-      more = np.where(j < widths - 1, 0x80, 0).astype(np.uint64)
-      groups[..., j] = ((values >> np.uint64(7 * j)) & np.uint64(0x7F)) | more
+    groups, widths = _varint_groups(values.astype(np.uint64), width)
   keep = np.arange(width, dtype=np.uint8)[None, None, :] < widths[..., None]
   return groups[keep].tobytes(), widths.sum(axis=1, dtype=np.int64)
 

@@ -54,13 +54,6 @@ def rename(source, target):
     os.replace(source, target)
 
 
-def remove(path):
-  if _remote(path):
-    _gfile().remove(path)
-  else:
-    os.remove(path)
-
-
 def write_text_atomically(path, text):
   temporary = path + ".incomplete"
   with open_file(temporary, "w") as f:

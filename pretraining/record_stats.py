@@ -6,8 +6,6 @@ import numpy as np
 
 from pretraining import features, fileio
 
-_INT = features.INT_FEATURES
-
 
 def feature_lengths_of(path):
   """(max_seq_length, max_predictions_per_seq) read off the first record of a file."""
@@ -40,16 +38,6 @@ def read_records(patterns, max_records=0):
       lambda r: features.parse_examples(r, seq_length, predictions))
   parts = list(dataset.as_numpy_iterator())
   return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
-
-
-def masked_positions(records):
-  """bool [n, seq_length]: positions with a masked-LM prediction."""
-  n = len(records["input_ids"])
-  masked = np.zeros(records["input_ids"].shape, bool)
-  weights = records["masked_lm_weights"] > 0
-  rows = np.repeat(np.arange(n), weights.shape[1]).reshape(weights.shape)
-  masked[rows[weights], records["masked_lm_positions"][weights]] = True
-  return masked
 
 
 def summarize(records, mask_id):

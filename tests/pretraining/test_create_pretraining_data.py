@@ -195,6 +195,36 @@ def chinese_word_index(vocab_path, corpus_path):
   return np.array(stream), np.array(word_ids)
 
 
+def jieba_word_masking(records, vocab, stream, word_ids, every=1):
+  """(segments checked, multi-character words masked whole, words masked only in part), each
+  segment located in the corpus token stream and compared with its jieba words."""
+  key = stream.astype(">u4").tobytes()
+  original = originals(records)
+  masked = masked_matrix(records)
+  lengths = records["input_mask"].sum(axis=1)
+  cls, sep = vocab.index("[CLS]"), vocab.index("[SEP]")
+  checked = multi = partial = 0
+  for i in range(0, len(original), every):
+    row = original[i, :lengths[i]]
+    bounds = np.flatnonzero(np.isin(row, [cls, sep]))
+    for lo, hi in zip(bounds[:-1] + 1, bounds[1:]):
+      segment = row[lo:hi].astype(">u4").tobytes()
+      at = key.find(segment)
+      while at >= 0 and at % 4:
+        at = key.find(segment, at + 1)
+      assert at >= 0, "segment not found in the corpus"
+      words = word_ids[at // 4: at // 4 + hi - lo]
+      state = masked[i, lo:hi]
+      for w in np.unique(words[words > 0]):
+        inside = state[words == w]
+        if inside.all():
+          multi += len(inside) > 1
+        elif inside.any():
+          partial += 1
+      checked += 1
+  return checked, multi, partial
+
+
 @pytest.mark.slow
 def test_chinese_whole_word_masking_follows_jieba(chinese_wwm):
   summary, records, opts = chinese_wwm
@@ -206,30 +236,7 @@ def test_chinese_whole_word_masking_follows_jieba(chinese_wwm):
   ids = np.concatenate([records["input_ids"].ravel(), records["masked_lm_ids"].ravel()])
   assert not any(vocab[t].startswith("##") and segmentation.has_cjk(vocab[t]) for t in np.unique(ids))
   stream, word_ids = chinese_word_index(str(vocab_path), str(shared_path(CHINESE)))
-  key = stream.astype(">u4").tobytes()
-  original = originals(records)
-  masked = masked_matrix(records)
-  lengths = records["input_mask"].sum(axis=1)
-  cls, sep = vocab.index("[CLS]"), vocab.index("[SEP]")
-  checked = multi = partial = 0
-  for i in range(0, len(original), 3):
-    row = original[i, :lengths[i]]
-    bounds = np.flatnonzero(np.isin(row, [cls, sep]))
-    for lo, hi in zip(bounds[:-1] + 1, bounds[1:]):
-      segment = row[lo:hi]
-      at = key.find(segment.astype(">u4").tobytes())
-      while at >= 0 and at % 4:
-        at = key.find(segment.astype(">u4").tobytes(), at + 1)
-      assert at >= 0, "segment not found in the corpus"
-      words = word_ids[at // 4: at // 4 + len(segment)]
-      state = masked[i, lo:hi]
-      for w in np.unique(words[words > 0]):
-        inside = state[words == w]
-        if inside.all():
-          multi += len(inside) > 1
-        elif inside.any():
-          partial += 1
-      checked += 1
+  checked, multi, partial = jieba_word_masking(records, vocab, stream, word_ids, every=3)
   assert checked > 2000
   assert partial == 0 and multi > 1000, (partial, multi)
 
@@ -242,22 +249,7 @@ def test_chinese_per_character_masking_splits_words(tmp_path_factory):
   vocab = vocab_tokens(shared_path(CHINESE_VOCAB))
   stream, word_ids = chinese_word_index(str(shared_path(CHINESE_VOCAB)),
                                         str(shared_path("chinese_corpus/news_zh_1.txt")))
-  words_by_token_run = {}
-  del words_by_token_run
-  masked = masked_matrix(records)
-  original = originals(records)
-  key = stream.astype(">u4").tobytes()
-  cls, sep = vocab.index("[CLS]"), vocab.index("[SEP]")
-  partial = 0
-  for i in range(len(original)):
-    row = original[i, :records["input_mask"][i].sum()]
-    bounds = np.flatnonzero(np.isin(row, [cls, sep]))
-    for lo, hi in zip(bounds[:-1] + 1, bounds[1:]):
-      at = key.find(row[lo:hi].astype(">u4").tobytes())
-      words = word_ids[at // 4: at // 4 + hi - lo]
-      for w in np.unique(words[words > 0]):
-        inside = masked[i, lo:hi][words == w]
-        partial += inside.any() and not inside.all()
+  _, _, partial = jieba_word_masking(records, vocab, stream, word_ids)
   assert partial > 100
 
 
