@@ -55,6 +55,7 @@ setuptools.setup(
             "bert-create-pretraining-data=pretraining.create_pretraining_data:run",
             "bert-inspect-pretraining-data=pretraining.inspect_pretraining_data:run",
             "bert-run-pretraining=pretraining.run_pretraining:run",
+            "bert-run-classifier=finetuning.run_classifier:run",
         ],
     },
 )

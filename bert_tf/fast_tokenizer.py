@@ -277,6 +277,8 @@ class FastTokenizer(tf.Module):
       if token not in ("", "##"):
         tokens[index] = token
     self.unk_id = vocab["[UNK]"]
+    # Ids of the special tokens the input packing uses (None when the vocabulary lacks one).
+    self.cls_id, self.sep_id = vocab.get("[CLS]"), vocab.get("[SEP]")
     self._tables = _cached_tables(bool(do_lower_case))
     if self._tables.inexact:
       logging.warning("FastTokenizer may differ from FullTokenizer next to spacing marks with a "

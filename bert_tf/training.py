@@ -40,6 +40,7 @@ class TrainerConfig:
   gradient_accumulation_steps: int = 1
   jit_compile: bool = False
   log_every_seconds: float = 30.0
+  progress_bar: bool = None            # None: a tqdm bar when stderr is a terminal
 
 
 class Trainer:
@@ -155,6 +156,17 @@ class Trainer:
         self.checkpoint, self.config.model_dir, max_to_keep=self.config.keep_checkpoint_max)
     return self.manager
 
+  def restore(self, path=None):
+    """Restores model and optimizer (so the step too) from `path` or the latest checkpoint of
+    model_dir, e.g. to evaluate or predict after training. Returns the path, or None."""
+    path = path or tf.train.latest_checkpoint(self.config.model_dir)
+    if path:
+      with self.strategy.scope():
+        self.optimizer.build(self.model.trainable_variables)
+      self._checkpointing()
+      self.checkpoint.restore(path).expect_partial()   # the input position is not needed
+    return path
+
   @property
   def step(self):
     return int(self.optimizer.iterations.numpy())
@@ -188,6 +200,7 @@ class Trainer:
     writer = tf.summary.create_file_writer(os.path.join(config.model_dir, "train"))
     start_step, start_time, last_log = self.step, time.time(), 0.0
     results = {}
+    bar = _progress_bar(config, start_step)
     while self.step < config.num_train_steps:
       steps = min(config.steps_per_loop, config.num_train_steps - self.step)
       if config.save_checkpoints_steps:
@@ -218,6 +231,9 @@ class Trainer:
                      "  ".join(f"{k} {v:.4f}" for k, v in results.items()
                                if k not in ("loss", "examples_per_second")),
                      results["examples_per_second"], eta)
+      if bar is not None:
+        bar.update(self.step - bar.n)
+        bar.set_postfix(loss=f"{results['loss']:.4f}", refresh=False)
       every = config.save_checkpoints_steps
       if every and self.step % every == 0 and self.step < config.num_train_steps:
         manager.save(checkpoint_number=self.step)
@@ -226,6 +242,8 @@ class Trainer:
     if manager.latest_checkpoint != os.path.join(config.model_dir, f"ckpt-{self.step}"):
       manager.save(checkpoint_number=self.step)
     writer.flush()
+    if bar is not None:
+      bar.close()
     return results
 
   def evaluate(self, dataset_fn, steps, restore=True):
@@ -283,6 +301,15 @@ class Trainer:
     return getattr(dataset_fn, "global_batch_size", 0) * self.config.gradient_accumulation_steps
 
 
+def _progress_bar(config, start_step):
+  import sys  # pylint: disable=import-outside-toplevel
+  enabled = config.progress_bar if config.progress_bar is not None else sys.stderr.isatty()
+  if not enabled:
+    return None
+  from tqdm import tqdm  # pylint: disable=import-outside-toplevel
+  return tqdm(total=config.num_train_steps, initial=start_step, unit="step", dynamic_ncols=True)
+
+
 def weights_by_path(model):
   """{weight path: variable} of a Keras model. Checkpoints key the weights by path explicitly:
   tf.train.Checkpoint(model=...) on a Keras 3 functional model tracks only the attributes set
@@ -297,3 +324,72 @@ def model_checkpoint(model):
   """tf.train.Checkpoint of a model's weights, compatible with the trainer's checkpoints
   (restore(...).expect_partial() reads the model out of a training checkpoint)."""
   return tf.train.Checkpoint(model_weights=weights_by_path(model))
+
+
+def predict(strategy, model, dataset, output_names):
+  """The model's outputs over a finite dataset of global batches, in example order.
+
+  Each batch is split over the replicas (experimental_distribute_dataset), so batches need a
+  static size divisible by the replica count; pad the data with rows whose `example_index` is
+  negative (see finetuning.input_pipeline.prediction_dataset) and they are dropped here.
+
+  Args:
+    strategy: tf.distribute.Strategy the model was built under.
+    model: keras.Model returning a dict.
+    dataset: tf.data.Dataset of feature dicts holding `example_index` [batch].
+    output_names: keys of the model's outputs to collect.
+  Returns:
+    {name: np.ndarray [num_examples, ...]} ordered by example_index.
+  """
+  @tf.function
+  def step(features):
+    def replica_fn(replica_features):
+      outputs = model(replica_features, training=False)
+      results = {name: outputs[name] for name in output_names}
+      results["example_index"] = replica_features["example_index"]
+      return results
+    return strategy.run(replica_fn, args=(features,))
+
+  collected = {name: [] for name in (*output_names, "example_index")}
+  for features in strategy.experimental_distribute_dataset(dataset):
+    for name, value in step(features).items():
+      collected[name].extend(v.numpy() for v in strategy.experimental_local_results(value))
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  index = np.concatenate(collected.pop("example_index"))
+  keep = np.flatnonzero(index >= 0)
+  order = keep[np.argsort(index[keep], kind="stable")]
+  return {name: np.concatenate(parts)[order] for name, parts in collected.items()}
+
+
+def init_fn_from(path, allow_missing=("cls/",)):
+  """The trainer's init_fn for a start checkpoint: an original TF1 checkpoint (Google's BERT,
+  BERT-wwm, or a run_classifier/run_squad one) through the name table, or else one of ours.
+
+  Args:
+    path: checkpoint prefix, file or folder.
+    allow_missing: original-name prefixes whose absence is fine (heads the start checkpoint
+      does not have: `cls/` for pretraining from an encoder-only release, the task head when
+      fine-tuning from a pretrained model).
+  """
+  from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel
+  from bert_tf.checkpoint.original import load_original_checkpoint, resolve_checkpoint  # pylint: disable=import-outside-toplevel
+
+  def init_fn(model):
+    prefix = resolve_checkpoint(path)
+    names = {name for name, _ in tf.train.list_variables(prefix)}
+    if "bert/embeddings/word_embeddings" in names:
+      report = load_original_checkpoint(model, prefix, allow_missing=allow_missing)
+      absl_logging.info("initialized from original checkpoint %s", report.summary())
+    else:
+      model_checkpoint(model).restore(prefix).assert_existing_objects_matched().expect_partial()
+      absl_logging.info("initialized from %s", prefix)
+  return init_fn
+
+
+def write_results_file(path, results):
+  """Writes `key = value` lines sorted by key (the original eval_results.txt), atomically."""
+  tmp = f"{path}.incomplete"
+  with tf.io.gfile.GFile(tmp, "w") as writer:
+    for key in sorted(results):
+      writer.write(f"{key} = {results[key]}\n")
+  tf.io.gfile.rename(tmp, path, overwrite=True)

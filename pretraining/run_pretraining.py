@@ -144,23 +144,6 @@ def dataset_fn_for(files, global_batch_size, is_training):
   return dataset_fn
 
 
-def init_from(path):
-  """init_fn for the trainer: an original TF1 checkpoint, or one of ours."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from bert_tf.checkpoint.original import load_original_checkpoint  # pylint: disable=import-outside-toplevel
-
-  def init_fn(model):
-    names = {name for name, _ in tf.train.list_variables(path)}
-    if "bert/embeddings/word_embeddings" in names:
-      report = load_original_checkpoint(model, path, allow_missing=("cls/",))
-      logging.info("initialized from original checkpoint %s: %s", path, report)
-    else:
-      from bert_tf.training import model_checkpoint  # pylint: disable=import-outside-toplevel
-      model_checkpoint(model).restore(path).assert_existing_objects_matched().expect_partial()
-      logging.info("initialized from %s", path)
-  return init_fn
-
-
 def main(argv):
   del argv
   check_flag_consistency()
@@ -205,7 +188,8 @@ def main(argv):
           jit_compile=FLAGS.use_xla or distribute.is_tpu(strategy)))
   if FLAGS.do_train:
     trainer.train(dataset_fn_for(files, FLAGS.train_batch_size, True),
-                  init_fn=init_from(FLAGS.init_checkpoint) if FLAGS.init_checkpoint else None)
+                  init_fn=(training.init_fn_from(FLAGS.init_checkpoint) if FLAGS.init_checkpoint
+                           else None))
     export_dir = os.path.join(FLAGS.output_dir, "export")
     export_pretrained(model, export_dir, vocab_file=FLAGS.vocab_file)
     logging.info("exported the model as an original checkpoint to %s", export_dir)
@@ -214,9 +198,7 @@ def main(argv):
                                FLAGS.max_eval_steps, restore=not FLAGS.do_train)
     results["global_step"] = trainer.step
     path = os.path.join(FLAGS.output_dir, "eval_results.txt")
-    with tf.io.gfile.GFile(path, "w") as writer:
-      for key in sorted(results):
-        writer.write(f"{key} = {results[key]}\n")
+    training.write_results_file(path, results)
     logging.info("eval results (%s): %s", path, results)
 
 

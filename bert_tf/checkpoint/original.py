@@ -84,6 +84,9 @@ def _model_name_map(model):
                        default=-1)
   with_heads = "cls/predictions/output_bias" in weights
   rows = [(orig, path) for orig, path in nm.name_map(num_layers, with_heads)]
+  # A fine-tuning model lists its task head's original names (e.g. run_classifier's
+  # output_weights/output_bias) in `original_head_names`, so they load and export too.
+  rows += list(getattr(model, "original_head_names", ()))
   absent = [path for _, path in rows if path not in weights]
   if absent:
     raise ValueError(f"model {model.name} is not a bert_tf BERT model: no weight at {absent[0]}")

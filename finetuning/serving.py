@@ -1,0 +1,65 @@
+"""SavedModel export of a fine-tuned classifier that takes raw text: the tokenizer and the
+input packing run inside the graph (the same pack_inputs as the Python path), so the model
+serves from TF Serving or `tf.saved_model.load` without Python preprocessing.
+
+    export_classifier("out/export", model, tokenizer, max_seq_length=128, task=task)
+    served = tf.saved_model.load("out/export")
+    served.signatures["serving_default"](text_a=tf.constant([...]), text_b=tf.constant([...]))
+    # -> {"probabilities": [n, num_labels], "logits": ..., "label": [n] strings}
+"""
+import json
+import os
+
+import tensorflow as tf
+
+from finetuning.classifier_features import encode_texts
+
+
+class ClassifierServer(tf.Module):
+  """Raw text -> label probabilities. Holds the model and the FastTokenizer (its tables)."""
+
+  def __init__(self, model, tokenizer, max_seq_length, labels, is_pair, is_regression):
+    super().__init__(name="bert_classifier_server")
+    self.model, self.tokenizer = model, tokenizer
+    self.max_seq_length, self.is_pair, self.is_regression = max_seq_length, is_pair, is_regression
+    self.labels = tf.constant(list(labels) or [""], tf.string)
+    text = tf.TensorSpec([None], tf.string)
+    if is_pair:
+      self.serve = tf.function(self._serve_pair, input_signature=[text, text])
+    else:
+      self.serve = tf.function(self._serve_single, input_signature=[text])
+
+  def _serve_single(self, text_a):
+    return self._predict(text_a, None)
+
+  def _serve_pair(self, text_a, text_b):
+    return self._predict(text_a, text_b)
+
+  def _predict(self, text_a, text_b):
+    inputs = encode_texts(self.tokenizer, text_a, text_b, self.max_seq_length)
+    logits = tf.cast(self.model(inputs, training=False)["logits"], tf.float32)
+    if self.is_regression:
+      return {"logits": logits, "score": logits[:, 0]}
+    probabilities = tf.nn.softmax(logits, axis=-1)
+    return {"logits": logits, "probabilities": probabilities,
+            "label": tf.gather(self.labels, tf.argmax(probabilities, axis=-1))}
+
+
+def export_classifier(export_dir, model, tokenizer, max_seq_length, task):
+  """Writes the SavedModel (signature `serving_default`: text_a [, text_b] -> outputs) and a
+  `task.json` describing labels and inputs. Written to a temporary folder, then renamed."""
+  server = ClassifierServer(model, tokenizer, max_seq_length, task.labels, task.is_pair,
+                            task.is_regression)
+  export_dir = str(export_dir)
+  tmp = export_dir.rstrip("/") + ".incomplete"
+  if tf.io.gfile.exists(tmp):
+    tf.io.gfile.rmtree(tmp)
+  tf.saved_model.save(server, tmp, signatures={"serving_default": server.serve})
+  with tf.io.gfile.GFile(os.path.join(tmp, "task.json"), "w") as f:
+    json.dump({"task_name": task.name, "labels": list(task.labels), "is_pair": task.is_pair,
+               "is_regression": task.is_regression, "max_seq_length": max_seq_length,
+               "inputs": ["text_a", "text_b"] if task.is_pair else ["text_a"]}, f, indent=1)
+  if tf.io.gfile.exists(export_dir):
+    tf.io.gfile.rmtree(export_dir)
+  tf.io.gfile.rename(tmp, export_dir)
+  return export_dir

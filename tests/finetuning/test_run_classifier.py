@@ -1,0 +1,137 @@
+"""run_classifier end to end on CPU: a small BERT fine-tuned on real ChnSentiCorp beats the
+majority class; the raw-text SavedModel reproduces the Python path's probabilities; a second
+run evaluates from the checkpoint with cached features; the generic task; flag errors."""
+import csv
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, shared_path
+
+TINY_CHINESE = dict(vocab_size=21128, hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+                    intermediate_size=128, hidden_act="gelu", hidden_dropout_prob=0.1,
+                    attention_probs_dropout_prob=0.1, max_position_embeddings=128,
+                    type_vocab_size=2, initializer_range=0.02)
+
+
+def run_classifier(*args, timeout=900):
+  result = subprocess.run([sys.executable, "-m", "finetuning.run_classifier", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+  return result
+
+
+def read_results(path):
+  return {k.strip(): float(v) for k, v in (line.split("=") for line in
+                                           path.read_text().splitlines())}
+
+
+@pytest.fixture
+def tiny_chinese_model(tmp_path):
+  folder = tmp_path / "tiny_chinese"
+  folder.mkdir()
+  shutil.copy(shared_path("vocab/chinese_vocab.txt"), folder / "vocab.txt")
+  (folder / "bert_config.json").write_text(json.dumps(TINY_CHINESE))
+  return folder
+
+
+@pytest.mark.slow
+def test_chnsenticorp_end_to_end(tmp_path, tiny_chinese_model):
+  import tensorflow as tf
+  data_dir = shared_path("chnsenticorp")
+  output_dir = tmp_path / "out"
+  common = [f"--task_name=ChnSentiCorp", f"--data_dir={data_dir}", f"--model_dir={tiny_chinese_model}",
+            f"--output_dir={output_dir}", "--max_seq_length=64", "--eval_batch_size=64",
+            "--predict_batch_size=64"]
+  result = run_classifier(*common, "--do_train", "--do_eval", "--do_predict",
+                          "--num_train_epochs=1", "--learning_rate=1e-3",
+                          "--iterations_per_loop=50", "--save_checkpoints_steps=100")
+  assert result.returncode == 0, result.stderr[-3000:]
+  results = read_results(output_dir / "eval_results.txt")
+  assert set(results) == {"eval_accuracy", "eval_loss", "global_step", "loss"}
+  assert results["global_step"] == 300                        # int(9600 / 32 * 1)
+  dev_labels = [row[0] for row in csv.reader(open(data_dir / "dev.tsv", encoding="utf-8"),
+                                             delimiter="\t")][1:]
+  majority = max(dev_labels.count("0"), dev_labels.count("1")) / len(dev_labels)
+  assert results["eval_accuracy"] > majority + 0.1, (results, majority)
+
+  # test_results.tsv: one line of class probabilities per test row, as the original.
+  probabilities = np.loadtxt(output_dir / "test_results.tsv", delimiter="\t")
+  test_rows = (data_dir / "test.tsv").read_text(encoding="utf-8").splitlines()[1:]
+  assert probabilities.shape == (len(test_rows), 2)
+  np.testing.assert_allclose(probabilities.sum(1), 1.0, atol=1e-6)
+  submission = (output_dir / "chnsenticorp_predictions.tsv").read_text().splitlines()
+  assert len(submission) == len(test_rows) + 1
+  assert [line.split("\t")[1] for line in submission[1:]] == [
+      str(int(p[1] > p[0])) for p in probabilities]
+
+  # The raw-text SavedModel gives the Python path's probabilities (its tokenizer ops come from
+  # tensorflow-text, which the loading process imports, as for any TF Text SavedModel).
+  import tensorflow_text  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+  served = tf.saved_model.load(str(output_dir / "saved_model"))
+  texts = [row.split("\t", 1)[1] for row in test_rows[:200]]
+  outputs = served.signatures["serving_default"](text_a=tf.constant(texts))
+  np.testing.assert_allclose(outputs["probabilities"].numpy(), probabilities[:200], atol=1e-5)
+  assert json.loads((output_dir / "saved_model" / "task.json").read_text())["labels"] == ["0", "1"]
+  assert (output_dir / "export" / "bert_model.ckpt.index").exists()
+
+  # A second run evaluates the checkpoint, reusing the cached features.
+  again = run_classifier(*common, "--do_eval")
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert "using cached features" in again.stderr and "converting" not in again.stderr
+  assert read_results(output_dir / "eval_results.txt") == pytest.approx(results, rel=1e-6)
+
+
+def test_generic_csv_task_trains_and_predicts(tmp_path, small_vocab):
+  from conftest import TINY_CONFIG
+  model_dir = tmp_path / "model"
+  model_dir.mkdir()
+  vocab = small_vocab.read_text().splitlines()
+  (model_dir / "vocab.txt").write_text("\n".join(vocab + [f"[unused{i}]" for i in
+                                                           range(TINY_CONFIG["vocab_size"] - len(vocab))]) + "\n")
+  (model_dir / "bert_config.json").write_text(json.dumps(TINY_CONFIG))
+  data = tmp_path / "data"
+  data.mkdir()
+  rows = [("want running", "yes", "a"), ("unwanted", "no", "b")] * 8
+  for split in ("train", "dev", "test"):
+    with open(data / f"{split}.csv", "w", newline="", encoding="utf-8") as f:
+      writer = csv.writer(f)
+      writer.writerow(["text", "answer", "key"])
+      writer.writerows(rows)
+  output_dir = tmp_path / "out"
+  result = run_classifier("--task_name=generic", f"--data_dir={data}", f"--model_dir={model_dir}",
+                          f"--output_dir={output_dir}", "--text_a_column=text",
+                          "--label_column=answer", "--id_column=key", "--max_seq_length=8",
+                          "--train_batch_size=4", "--num_train_epochs=1", "--do_train",
+                          "--do_eval", "--do_predict", "--export_saved_model=false")
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert json.loads((output_dir / "labels.json").read_text()) == ["no", "yes"]
+  assert read_results(output_dir / "eval_results.txt")["global_step"] == 4
+  predictions = (output_dir / "generic_predictions.tsv").read_text().splitlines()
+  assert predictions[0] == "index\tprediction" and predictions[1].split("\t")[0] == "a"
+  assert len(predictions) == 17
+
+
+def test_flag_errors_are_named(tmp_path, tiny_chinese_model):
+  result = run_classifier("--task_name=chnsenticorp", f"--data_dir={tmp_path}",
+                          f"--model_dir={tiny_chinese_model}", f"--output_dir={tmp_path}/o")
+  assert result.returncode != 0
+  assert "at least one of --do_train, --do_eval or --do_predict" in result.stderr
+  bad_config = dict(TINY_CHINESE, vocab_size=100)
+  (tiny_chinese_model / "bert_config.json").write_text(json.dumps(bad_config))
+  result = run_classifier("--task_name=chnsenticorp", f"--data_dir={tmp_path}",
+                          f"--model_dir={tiny_chinese_model}", f"--output_dir={tmp_path}/o",
+                          "--do_train")
+  assert result.returncode != 0 and "vocab_size=100" in result.stderr
+
+
+def test_cased_model_with_lower_casing_is_refused(tmp_path):
+  result = run_classifier("--task_name=mrpc", f"--data_dir={tmp_path}", "--do_train",
+                          f"--output_dir={tmp_path}/o",
+                          f"--init_checkpoint={tmp_path}/cased_L-12_H-768_A-12/bert_model.ckpt",
+                          f"--bert_config_file={tmp_path}/c.json", f"--vocab_file={tmp_path}/v.txt")
+  assert result.returncode != 0
+  assert "cased_L-12_H-768_A-12 is a cased model" in result.stderr
