@@ -56,6 +56,9 @@ setuptools.setup(
             "bert-inspect-pretraining-data=pretraining.inspect_pretraining_data:run",
             "bert-run-pretraining=pretraining.run_pretraining:run",
             "bert-run-classifier=finetuning.run_classifier:run",
+            "bert-run-squad=finetuning.run_squad:run",
+            "bert-extract-features=finetuning.extract_features:run",
+            "bert-run-ner=finetuning.run_ner:run",
         ],
     },
 )

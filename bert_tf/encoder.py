@@ -120,3 +120,22 @@ class BertEncoder(keras.Model):
     """
     from bert_tf.checkpoint.original import from_pretrained  # pylint: disable=g-import-not-at-top
     return from_pretrained(cls, model_dir, **kwargs)
+
+
+def attention_maps(encoder, inputs):
+  """Every layer's attention probabilities for `inputs` (inference, no dropout).
+
+  Recomputed from each block's input (the embeddings, then the previous block's output) with the
+  block's own query/key weights, so the encoder itself carries no extra outputs.
+
+  Returns:
+    float32 Tensor [num_layers, batch_size, num_heads, seq_length, seq_length].
+  """
+  inputs = select_inputs(encoder, inputs, INPUT_NAMES)
+  outputs = encoder(inputs, training=False)
+  bias = attention_bias(inputs["input_mask"])
+  stack = encoder.get_layer("encoder")
+  block_inputs = [encoder.embeddings(inputs["input_ids"], inputs["segment_ids"], training=False)]
+  block_inputs += list(outputs["encoder_outputs"][:-1])
+  return tf.stack([tf.cast(block.attention.self_attention.attention_probs(x, bias), tf.float32)
+                   for block, x in zip(stack.blocks, block_inputs)])

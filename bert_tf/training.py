@@ -93,7 +93,10 @@ class Trainer:
     """This replica's share of the step's loss on one micro-batch, and its metrics."""
     outputs = self.model(features, training=training)
     numerators, metrics = self.task.numerators(features, outputs)
-    losses = {name: numerators[name] / denominators[name] for name in self.task.loss_names}
+    # divide_no_nan: a loss with no examples in this step (a multi-task batch from another task)
+    # contributes 0, not NaN.
+    losses = {name: tf.math.divide_no_nan(numerators[name], denominators[name])
+              for name in self.task.loss_names}
     return tf.add_n(list(losses.values())), losses, metrics
 
   def _accumulate(self, losses, metrics, total):

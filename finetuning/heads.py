@@ -64,3 +64,22 @@ class SpanHead(keras.layers.Layer):
     config = super().get_config()
     config.update(hidden_size=self.hidden_size, initializer_range=self.initializer_range)
     return config
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class TokenClassificationHead(ClassificationHead):
+  """The classifier's output layer applied to every token (BERT-NER scripts' layout:
+  `output_weights` [num_labels, hidden], `output_bias`), after dropout.
+
+  Call args: sequence_output float [batch_size, seq_length, hidden_size].
+  Returns: float32 logits [batch_size, seq_length, num_labels].
+  """
+
+  def call(self, sequence_output, training=None):
+    hidden = self.dropout(sequence_output, training=training)
+    weights = tf.cast(self.output_weights, hidden.dtype)
+    logits = tf.einsum("bsh,kh->bsk", hidden, weights)
+    return tf.cast(logits, tf.float32) + tf.cast(self.output_bias, tf.float32)
+
+  def compute_output_shape(self, input_shape):
+    return tuple(input_shape[:2]) + (self.num_classes,)

@@ -25,10 +25,27 @@ def training_dataset(files, parse, batch_size, input_context=None, seed=None,
   return dataset.prefetch(tf.data.AUTOTUNE)
 
 
+def training_dataset_fn(files, parse, global_batch_size, seed):
+  """The trainer's dataset_fn over training_dataset: per-replica batches of a global batch, and
+  a shuffle reseeded by the step when the trainer resumes without a saved input position."""
+  def dataset_fn(input_context):
+    batch = input_context.get_per_replica_batch_size(global_batch_size)
+    return training_dataset(files, parse, batch, input_context,
+                            seed + getattr(dataset_fn, "start_step", 0))
+  dataset_fn.global_batch_size = global_batch_size
+  return dataset_fn
+
+
 def prediction_dataset(files, parse, global_batch_size):
   """Each example once, in file order, with `example_index` (0..n-1) and padding rows
   (example_index -1, is_real_example 0) up to a whole number of global batches."""
-  dataset = tf.data.TFRecordDataset(files).batch(global_batch_size).map(parse)
+  return indexed_and_padded(tf.data.TFRecordDataset(files).batch(global_batch_size).map(parse),
+                            global_batch_size)
+
+
+def indexed_and_padded(batches, global_batch_size):
+  """Adds `example_index` to a dataset of feature batches (in order) and pads its last batch
+  with rows of index -1 to `global_batch_size` (static shapes, even split over replicas)."""
 
   def add_index(batch_number, features):
     size = tf.shape(next(iter(features.values())))[0]
@@ -48,4 +65,4 @@ def prediction_dataset(files, parse, global_batch_size):
           [global_batch_size] + value.shape[1:])
     return padded
 
-  return dataset.enumerate().map(add_index).map(pad).prefetch(tf.data.AUTOTUNE)
+  return batches.enumerate().map(add_index).map(pad).prefetch(tf.data.AUTOTUNE)

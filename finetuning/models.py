@@ -7,7 +7,8 @@ model exports to, and loads from, the original run_classifier / run_squad checkp
 import keras
 
 from bert_tf.encoder import INPUT_NAMES, BertLayers, as_config, encoder_inputs, select_inputs
-from finetuning.heads import ClassificationHead, SpanHead
+from finetuning.crf import CrfTransitions
+from finetuning.heads import ClassificationHead, SpanHead, TokenClassificationHead
 
 
 class _FineTuningModel(keras.Model):
@@ -74,3 +75,35 @@ class BertSpanLabeler(_FineTuningModel):
 
   def get_config(self):
     return {"config": self.config.to_dict(), "seq_length": self.seq_length, "name": self.name}
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class BertTokenTagger(_FineTuningModel):
+  """BERT + a per-token classifier (NER), optionally with CRF transition scores.
+
+  Returns: dict with float32 `logits` [batch_size, seq_length, num_labels] (and `transitions`
+  [batch_size, num_labels, num_labels], the CRF's, with use_crf) and the encoder's outputs.
+  """
+  original_head_names = (("output_weights", "tagger/output_weights"),
+                         ("output_bias", "tagger/output_bias"))
+
+  def __init__(self, config, num_labels, use_crf=False, seq_length=None, **kwargs):
+    config = as_config(config)
+    inputs = encoder_inputs(seq_length)
+    bert_layers = BertLayers(config)
+    outputs = dict(bert_layers(inputs))
+    head = TokenClassificationHead(config.hidden_size, num_labels, config.hidden_dropout_prob,
+                                   config.initializer_range, name="tagger")
+    outputs["logits"] = head(outputs["sequence_output"])
+    if use_crf:
+      outputs["transitions"] = CrfTransitions(num_labels, name="crf")(outputs["logits"])
+    kwargs.setdefault("name", "bert_token_tagger")
+    super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+    self.config, self.num_labels, self.use_crf, self.seq_length = (config, num_labels, use_crf,
+                                                                  seq_length)
+    if use_crf:
+      self.original_head_names = self.original_head_names + (("crf/transitions", "crf/transitions"),)
+
+  def get_config(self):
+    return {"config": self.config.to_dict(), "num_labels": self.num_labels,
+            "use_crf": self.use_crf, "seq_length": self.seq_length, "name": self.name}

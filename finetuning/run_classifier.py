@@ -156,12 +156,8 @@ def main(argv):
              if init_checkpoint else None)
 
   if FLAGS.do_train:
-    def dataset_fn(input_context):
-      batch = input_context.get_per_replica_batch_size(FLAGS.train_batch_size)
-      seed = FLAGS.seed + getattr(dataset_fn, "start_step", 0)
-      return input_pipeline.training_dataset([train_file], parse, batch, input_context, seed)
-    dataset_fn.global_batch_size = FLAGS.train_batch_size
-    trainer.train(dataset_fn, init_fn=init_fn)
+    trainer.train(input_pipeline.training_dataset_fn([train_file], parse, FLAGS.train_batch_size,
+                                                     FLAGS.seed), init_fn=init_fn)
     export_pretrained(model, os.path.join(FLAGS.output_dir, "export"), vocab_file=vocab_file)
     if FLAGS.export_saved_model:
       path = export_classifier(os.path.join(FLAGS.output_dir, "saved_model"), model, tokenizer,

@@ -155,3 +155,20 @@ def pretraining_vocab(tmp_path):
   path = tmp_path / "pretraining_vocab.txt"
   path.write_text("\n".join(PRETRAINING_VOCAB) + "\n", encoding="utf-8")
   return str(path)
+
+
+# A small BERT over Google's Chinese vocabulary (from ../shared/data), for fine-tuning programs.
+TINY_CHINESE = dict(TINY_CONFIG, vocab_size=21128, hidden_size=64, num_attention_heads=2,
+                    intermediate_size=128, max_position_embeddings=128)
+
+
+@pytest.fixture
+def tiny_chinese_model(tmp_path):
+  """A model folder (bert_config.json, vocab.txt, no checkpoint: trained from scratch)."""
+  import json
+  import shutil
+  folder = tmp_path / "tiny_chinese"
+  folder.mkdir()
+  shutil.copy(shared_path("vocab/chinese_vocab.txt"), folder / "vocab.txt")
+  (folder / "bert_config.json").write_text(json.dumps(TINY_CHINESE))
+  return folder

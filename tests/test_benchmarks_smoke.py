@@ -75,3 +75,48 @@ def test_training_flops_by_hand():
   base = CONFIGS["base"]
   heads = 2 * 20 * 768 * 768 + 2 * 20 * 768 * 30522 + 2 * 768 * 2
   assert training_flops(base) == 3 * (forward_flops(base, 128) + heads)
+
+
+@pytest.mark.slow
+def test_classifier_benchmark_quick(tmp_path):
+  _run("benchmarks.bench_classifier", tmp_path)
+  rows = json.loads((tmp_path / "classifier.json").read_text())["rows"]
+  assert {(r["implementation"], r["kind"]) for r in rows} == {
+      ("bert_tf", "train"), ("bert_tf", "eval"), ("tf-models BertClassifier", "train"),
+      ("tf-models BertClassifier", "eval"), ("bert_tf Trainer loop", "train")}
+  assert all(r["examples_per_s"] > 0 for r in rows)
+
+
+@pytest.mark.slow
+def test_squad_benchmark_quick(tmp_path):
+  if not (SHARED_DATA / "squad").exists():
+    pytest.skip(f"{SHARED_DATA} (real SQuAD / CMRC files) is absent")
+  _run("benchmarks.bench_squad", tmp_path)
+  rows = json.loads((tmp_path / "squad.json").read_text())["rows"]
+  assert {(r["implementation"], r["stage"]) for r in rows} == {
+      (side, stage) for side in ("bert_tf", "tf-models squad_lib")
+      for stage in ("conversion", "post-processing")}
+  assert all(r["examples_per_s"] > 0 and r["questions"] == 100 for r in rows)
+
+
+@pytest.mark.slow
+def test_run_all_writes_the_report_and_plots(tmp_path):
+  proc = subprocess.run([sys.executable, "-m", "benchmarks.run_all", "--quick", "--only=classifier",
+                         f"--output_dir={tmp_path}", f"--demo_dir={tmp_path / 'no_demo'}"],
+                        cwd=ROOT, capture_output=True, text=True, timeout=900)
+  assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+  report = (tmp_path / "REPORT.md").read_text()
+  assert "| Classifier fine-tuning | train tiny |" in report
+  assert "## Classifier fine-tuning" in report and "| classifier | ok |" in report
+  assert (tmp_path / "ratios.png").stat().st_size > 5000
+
+
+def test_report_headlines_read_every_results_file():
+  """The summary understands the results layout of each benchmark that has results here."""
+  from benchmarks.run_all import BENCHMARKS, headlines
+  from benchmarks.common import RESULTS
+  for name, _, _ in BENCHMARKS:
+    path = RESULTS / f"{name}.json"
+    if path.exists():
+      rows = headlines(name, json.loads(path.read_text()))
+      assert rows and all(ratio > 0 for _, ratio, _ in rows), name

@@ -62,12 +62,12 @@ class SelfAttention(keras.layers.Layer):
   def _split_heads(self, x, batch_size, seq_length):
     return tf.reshape(x, [batch_size, seq_length, self.num_heads, self.head_size])
 
-  def call(self, hidden_states, bias, training=None):
+  def attention_probs(self, hidden_states, bias):
+    """Attention probabilities [batch_size, num_heads, seq_length (query), seq_length (key)],
+    before dropout (what `call` attends with at inference; also for attention maps)."""
     shape = tf.shape(hidden_states)
-    batch_size, seq_length = shape[0], shape[1]
-    query = self._split_heads(self.query(hidden_states), batch_size, seq_length)
-    key = self._split_heads(self.key(hidden_states), batch_size, seq_length)
-    value = self._split_heads(self.value(hidden_states), batch_size, seq_length)
+    query = self._split_heads(self.query(hidden_states), shape[0], shape[1])
+    key = self._split_heads(self.key(hidden_states), shape[0], shape[1])
     # Scale the query, not the [seq, seq] scores: same result, fewer multiplies.
     query = query * tf.cast(1.0 / math.sqrt(self.head_size), query.dtype)
     # Einsums over [batch, seq, heads, head_size] let the backend pick the layout instead of
@@ -76,8 +76,13 @@ class SelfAttention(keras.layers.Layer):
     # Softmax in float32 whatever the compute dtype: under mixed precision a float16 softmax over
     # logits offset by -10000 loses the small probabilities (the Model Garden does the same).
     scores = tf.cast(scores, tf.float32) + tf.cast(bias, tf.float32)
-    probs = tf.cast(tf.nn.softmax(scores, axis=-1), self.compute_dtype)
-    probs = self.dropout(probs, training=training)
+    return tf.cast(tf.nn.softmax(scores, axis=-1), self.compute_dtype)
+
+  def call(self, hidden_states, bias, training=None):
+    shape = tf.shape(hidden_states)
+    batch_size, seq_length = shape[0], shape[1]
+    value = self._split_heads(self.value(hidden_states), batch_size, seq_length)
+    probs = self.dropout(self.attention_probs(hidden_states, bias), training=training)
     context = tf.einsum("bnqk,bknd->bqnd", probs, value)
     return tf.reshape(context, [batch_size, seq_length, self.hidden_size])
 

@@ -3,19 +3,14 @@ majority class; the raw-text SavedModel reproduces the Python path's probabiliti
 run evaluates from the checkpoint with cached features; the generic task; flag errors."""
 import csv
 import json
-import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, shared_path
+from conftest import ROOT, TINY_CHINESE, shared_path
 
-TINY_CHINESE = dict(vocab_size=21128, hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
-                    intermediate_size=128, hidden_act="gelu", hidden_dropout_prob=0.1,
-                    attention_probs_dropout_prob=0.1, max_position_embeddings=128,
-                    type_vocab_size=2, initializer_range=0.02)
 
 
 def run_classifier(*args, timeout=900):
@@ -29,13 +24,6 @@ def read_results(path):
                                            path.read_text().splitlines())}
 
 
-@pytest.fixture
-def tiny_chinese_model(tmp_path):
-  folder = tmp_path / "tiny_chinese"
-  folder.mkdir()
-  shutil.copy(shared_path("vocab/chinese_vocab.txt"), folder / "vocab.txt")
-  (folder / "bert_config.json").write_text(json.dumps(TINY_CHINESE))
-  return folder
 
 
 @pytest.mark.slow
@@ -43,7 +31,7 @@ def test_chnsenticorp_end_to_end(tmp_path, tiny_chinese_model):
   import tensorflow as tf
   data_dir = shared_path("chnsenticorp")
   output_dir = tmp_path / "out"
-  common = [f"--task_name=ChnSentiCorp", f"--data_dir={data_dir}", f"--model_dir={tiny_chinese_model}",
+  common = ["--task_name=ChnSentiCorp", f"--data_dir={data_dir}", f"--model_dir={tiny_chinese_model}",
             f"--output_dir={output_dir}", "--max_seq_length=64", "--eval_batch_size=64",
             "--predict_batch_size=64"]
   result = run_classifier(*common, "--do_train", "--do_eval", "--do_predict",

@@ -1,0 +1,178 @@
+"""Runs every benchmark against its peers and writes one report with plots.
+
+    python -m benchmarks.run_all                   # everything (about 1.5 hours on 2 cores)
+    python -m benchmarks.run_all --quick           # every script in its smoke-test size
+    python -m benchmarks.run_all --only=classifier,squad
+    python -m benchmarks.run_all --collect         # no runs: the report from the results present
+
+Writes into --output_dir (default benchmarks/results): each benchmark's <name>.md/.json (by the
+benchmark scripts themselves), REPORT.md (summary table of bert_tf against the peer for every
+measured case, then each benchmark's table), ratios.png (the summary as bars) and, when a demo
+run is found (--demo_dir, default runs/demo), demo_training.png (its pretraining and
+fine-tuning loss curves read from the TensorBoard summaries).
+"""
+import argparse
+import glob
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+from benchmarks.common import RESULTS, machine_info, markdown_table
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+# (result name, module, title)
+BENCHMARKS = [
+    ("encoder", "benchmarks.bench_encoder", "Encoder forward"),
+    ("tokenizer", "benchmarks.bench_tokenizer", "Tokenizers"),
+    ("pretraining_data", "benchmarks.bench_pretraining_data", "Pretraining data"),
+    ("pretraining_step", "benchmarks.bench_pretraining", "Pretraining step"),
+    ("classifier", "benchmarks.bench_classifier", "Classifier fine-tuning"),
+    ("squad", "benchmarks.bench_squad", "SQuAD data path"),
+]
+
+
+def headlines(name, payload):
+  """(case, bert_tf figure / peer figure, peer) rows of one benchmark's results."""
+  rows = payload.get("rows", [])
+  xla = lambda r: ", XLA" if r.get("xla") else ""  # pylint: disable=unnecessary-lambda-assignment
+  if name == "encoder":
+    return [(f"forward {r['config']}{xla(r)}", r["throughput_vs_best_peer"], "best peer")
+            for r in rows if r["implementation"] == "bert_tf" and r.get("throughput_vs_best_peer")]
+  if name == "tokenizer":
+    return [(f"{r['corpus']}", r["speed_vs_full_tokenizer"], r.get("reference", "FullTokenizer"))
+            for r in rows if r["implementation"] == "bert_tf FastTokenizer"]
+  if name == "pretraining_data":
+    return [(f"{r['language']} {r['corpus_mb']:.0f} MB{' WWM' if r['whole_word_mask'] else ''}",
+             r["speedup"], "tf-models create_pretraining_data") for r in rows]
+  if name == "pretraining_step":
+    return [(f"{r['implementation']} {r['config']}{xla(r)}", r["vs_faster_peer"], "faster peer")
+            for r in rows if r["implementation"].startswith("bert_tf") and r.get("vs_faster_peer")]
+  if name == "classifier":
+    return [(f"{r['kind']} {r['config']}{xla(r)}" + (" (Trainer)" if "Trainer" in r["implementation"] else ""),
+             r["vs_tf_models"], "tf-models BertClassifier")
+            for r in rows if r["implementation"].startswith("bert_tf") and r.get("vs_tf_models")]
+  if name == "squad":
+    return [(f"{r['stage']} {r['dataset']}", r["vs_tf_models"], "tf-models squad_lib")
+            for r in rows if r["implementation"] == "bert_tf"]
+  return []
+
+
+def run_benchmark(module, output_dir, quick):
+  command = [sys.executable, "-m", module, f"--output_dir={output_dir}"] + (["--quick"] if quick else [])
+  print("$ " + " ".join(command), flush=True)
+  started = time.perf_counter()
+  result = subprocess.run(command, cwd=ROOT)
+  return result.returncode, time.perf_counter() - started
+
+
+def _scalars(event_dir, tag):
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  points = []
+  for path in sorted(glob.glob(os.path.join(event_dir, "events.out.tfevents.*"))):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for value in event.summary.value:
+        if value.tag == tag:
+          number = (float(tf.make_ndarray(value.tensor)) if value.HasField("tensor")
+                    else value.simple_value)
+          points.append((event.step, number))
+  return sorted(points)
+
+
+def plot_ratios(rows, path):
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  labels = [f"{bench}: {case}" for bench, case, _, _ in rows]
+  ratios = [ratio for _, _, ratio, _ in rows]
+  fig, ax = plt.subplots(figsize=(9, 0.28 * len(rows) + 1.2))
+  colors = ["tab:green" if r >= 1 else "tab:red" for r in ratios]
+  ax.barh(range(len(rows)), ratios, color=colors)
+  ax.axvline(1.0, color="black", linewidth=0.8)
+  ax.set_yticks(range(len(rows)), labels, fontsize=7)
+  ax.invert_yaxis()
+  ax.set_xscale("log")
+  ax.set_xlabel("bert_tf / peer (higher is better; log scale)")
+  ax.set_title("bert_tf against the reference implementations, same machine, same run")
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
+def plot_demo(demo_dir, path):
+  curves = {"pretraining loss": _scalars(os.path.join(demo_dir, "pretrain", "train"), "loss"),
+            "fine-tuning loss (pretrained)": _scalars(
+                os.path.join(demo_dir, "classifier_pretrained", "train"), "loss"),
+            "fine-tuning loss (from scratch)": _scalars(
+                os.path.join(demo_dir, "classifier_from_scratch", "train"), "loss")}
+  curves = {k: v for k, v in curves.items() if v}
+  if not curves:
+    return False
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+  for name, points in curves.items():
+    ax = axes[0] if name.startswith("pretraining") else axes[1]
+    ax.plot([p[0] for p in points], [p[1] for p in points], marker=".", label=name)
+  axes[0].set_title("demo: pretraining (MLM + NSP)")
+  axes[1].set_title("demo: sentiment fine-tuning")
+  for ax in axes:
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss")
+    ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+  return True
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--output_dir", default=str(RESULTS))
+  parser.add_argument("--quick", action="store_true")
+  parser.add_argument("--only", default="", help="comma-separated result names to run")
+  parser.add_argument("--collect", action="store_true", help="build the report only")
+  parser.add_argument("--demo_dir", default=str(ROOT / "runs" / "demo"))
+  args = parser.parse_args(argv)
+  out = pathlib.Path(args.output_dir)
+  out.mkdir(parents=True, exist_ok=True)
+  chosen = [b for b in BENCHMARKS if not args.only or b[0] in args.only.split(",")]
+  status = {}
+  if not args.collect:
+    for name, module, _ in chosen:
+      code, seconds = run_benchmark(module, out, args.quick)
+      status[name] = ("ok" if code == 0 else f"failed (exit {code})", seconds)
+  summary, sections = [], []
+  for name, _, title in BENCHMARKS:
+    json_path, md_path = out / f"{name}.json", out / f"{name}.md"
+    if not json_path.exists():
+      continue
+    payload = json.loads(json_path.read_text())
+    for case, ratio, peer in headlines(name, payload):
+      summary.append((title, case, ratio, peer))
+    sections.append(f"## {title}\n\n{md_path.read_text().strip() if md_path.exists() else ''}\n")
+  table = markdown_table(["benchmark", "case", "bert_tf / peer", "peer"],
+                         [[t, c, f"{r:.2f}x", p] for t, c, r, p in summary])
+  parts = [f"# Benchmark report\n\nMachine: {machine_info()}. Each benchmark measures bert_tf and "
+           "its peers in the same run; figures are medians of interleaved repetitions.\n"]
+  if status:
+    parts.append(markdown_table(["benchmark", "status", "seconds"],
+                                [[n, s, f"{t:.0f}"] for n, (s, t) in status.items()]) + "\n")
+  parts.append(f"## Summary\n\n{table}\n\n![ratios](ratios.png)\n")
+  if summary:
+    plot_ratios(summary, out / "ratios.png")
+  if os.path.isdir(args.demo_dir) and plot_demo(args.demo_dir, out / "demo_training.png"):
+    parts.append("## Demo training curves\n\n![demo training](demo_training.png)\n")
+  parts.extend(sections)
+  (out / "REPORT.md").write_text("\n".join(parts))
+  print(f"wrote {out / 'REPORT.md'} ({len(summary)} comparisons)")
+  failed = [n for n, (s, _) in status.items() if s != "ok"]
+  if failed:
+    raise SystemExit(f"benchmarks failed: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,208 @@
+"""Token activations of chosen layers, as Google's extract_features.py, plus sentence vectors and
+attention maps.
+
+    python -m finetuning.extract_features --input_file=input.txt --output_file=output.jsonl \
+        --model_dir=uncased_L-12_H-768_A-12 --layers=-1,-2,-3,-4 --max_seq_length=128
+
+Each input line is a text, or a pair separated by " ||| ". Each output line is the original's
+JSON: {"linex_index": i, "features": [{"token": "[CLS]", "layers": [{"index": -1, "values":
+[...]}, ...]}, ...]} over the real tokens, plus "pooled_output" and "mean_pooled" (the last
+layer averaged over the real tokens) sentence vectors. --output_format=npz writes arrays instead
+(layers [n, num_layers, max_seq_length, hidden], input_mask, pooled_output, mean_pooled), for
+large inputs. --attention_dir writes, for input line --attention_line, every layer's attention
+probabilities (attention.npy: [layers, heads, tokens, tokens]) and one heat-map PNG per layer
+with a panel per head.
+"""
+import io
+import json
+import os
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from finetuning import common_flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("input_file", None, "Text lines; a pair as 'text a ||| text b'.")
+flags.DEFINE_string("output_file", None, "JSON Lines output (or .npz with --output_format=npz).")
+flags.DEFINE_string("layers", "-1,-2,-3,-4", "Layers to output (negative: from the top).")
+flags.DEFINE_integer("max_seq_length", 128, "Tokens per input after WordPiece.")
+flags.DEFINE_integer("batch_size", 32, "Inputs per batch.")
+flags.DEFINE_enum("output_format", "jsonl", ["jsonl", "npz"], "jsonl: the original's JSON lines; "
+                  "npz: NumPy arrays.")
+flags.DEFINE_string("attention_dir", None, "Write attention maps (npy and PNG per layer) here.")
+flags.DEFINE_integer("attention_line", 0, "Input line whose attention is drawn.")
+flags.DEFINE_bool("use_tpu", False, "Accepted for compatibility; features are extracted on the "
+                  "local device.")
+flags.DEFINE_string("master", None, "Unused (compatibility).")
+flags.DEFINE_integer("num_tpu_cores", 8, "Unused (compatibility).")
+flags.DEFINE_bool("use_one_hot_embeddings", False, "Unused (compatibility).")
+common_flags.define_model_flags()
+flags.mark_flags_as_required(["input_file", "output_file"])
+
+
+def read_inputs(path):
+  """(text_a, text_b or None) per non-empty line; errors name the line."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  pairs = []
+  with tf.io.gfile.GFile(path, "rb") as f:
+    for number, raw in enumerate(f, start=1):
+      line = raw.decode("utf-8", errors="ignore").strip()
+      if not line:
+        continue
+      parts = line.split(" ||| ")
+      if len(parts) > 2:
+        raise app.UsageError(f"{path}:{number}: more than one ' ||| ' separator")
+      pairs.append((parts[0], parts[1] if len(parts) == 2 else None))
+  if not pairs:
+    raise app.UsageError(f"{path} has no input lines")
+  return pairs
+
+
+def extract(encoder, tokenizer, pairs, layers, max_seq_length, batch_size):
+  """Yields per input: (input_ids [length], {layer: [length, hidden]}, pooled, mean_pooled),
+  length = the real tokens. Pairs and single texts may be mixed (grouped per batch)."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from finetuning.classifier_features import encode_texts  # pylint: disable=import-outside-toplevel
+  num_layers = encoder.config.num_hidden_layers
+  for start in range(0, len(pairs), batch_size):
+    chunk = pairs[start:start + batch_size]
+    results = {}
+    for is_pair in (False, True):
+      index = [i for i, (_, b) in enumerate(chunk) if (b is not None) == is_pair]
+      if not index:
+        continue
+      texts_a = tf.constant([chunk[i][0] for i in index])
+      texts_b = tf.constant([chunk[i][1] for i in index]) if is_pair else None
+      inputs = encode_texts(tokenizer, texts_a, texts_b, max_seq_length)
+      outputs = encoder(inputs, training=False)
+      mask = inputs["input_mask"].numpy()
+      sequence = outputs["sequence_output"].numpy()
+      mean = (sequence * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
+      chosen = {layer: outputs["encoder_outputs"][layer % num_layers].numpy() for layer in layers}
+      for row, i in enumerate(index):
+        length = int(mask[row].sum())
+        results[i] = (inputs["input_ids"].numpy()[row, :length],
+                      {layer: values[row, :length] for layer, values in chosen.items()},
+                      outputs["pooled_output"].numpy()[row], mean[row])
+    for i in range(len(chunk)):
+      yield results[i]
+
+
+def draw_attention(maps, tokens, directory):
+  """attention.npy and layer_<i>.png (one panel per head) for one input."""
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  os.makedirs(directory, exist_ok=True)
+  np.save(os.path.join(directory, "attention.npy"), maps)
+  with open(os.path.join(directory, "tokens.json"), "w", encoding="utf-8") as f:
+    json.dump(tokens, f, ensure_ascii=False)
+  num_heads = maps.shape[1]
+  columns = min(num_heads, 4)
+  rows = -(-num_heads // columns)
+  size = max(2.5, 0.18 * len(tokens))
+  paths = []
+  for layer, layer_maps in enumerate(maps):
+    fig, axes = plt.subplots(rows, columns, figsize=(size * columns, size * rows), squeeze=False)
+    for head in range(rows * columns):
+      ax = axes[head // columns][head % columns]
+      if head >= num_heads:
+        ax.axis("off")
+        continue
+      ax.imshow(layer_maps[head], cmap="viridis", vmin=0.0, vmax=1.0)
+      ax.set_title(f"layer {layer} head {head}", fontsize=8)
+      ax.set_xticks(range(len(tokens)), tokens, rotation=90, fontsize=6)
+      ax.set_yticks(range(len(tokens)), tokens, fontsize=6)
+    fig.tight_layout()
+    path = os.path.join(directory, f"layer_{layer}.png")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    paths.append(path)
+  return paths
+
+
+def main(argv):
+  del argv
+  config_file, vocab_file, init_checkpoint = common_flags.resolve_model_files()
+  if not init_checkpoint:
+    raise app.UsageError("set --init_checkpoint (or --model_dir with bert_model.ckpt): features "
+                         "of an untrained model mean nothing")
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from bert_tf import BertConfig, BertEncoder, FastTokenizer, FullTokenizer  # pylint: disable=import-outside-toplevel
+  from bert_tf.checkpoint.original import load_original_checkpoint  # pylint: disable=import-outside-toplevel
+  from bert_tf.encoder import attention_maps  # pylint: disable=import-outside-toplevel
+  from finetuning.classifier_features import encode_texts  # pylint: disable=import-outside-toplevel
+
+  config = BertConfig.from_json_file(config_file)
+  layers = [int(x) for x in FLAGS.layers.split(",") if x.strip()]
+  bad = [layer for layer in layers if not -config.num_hidden_layers <= layer < config.num_hidden_layers]
+  if bad:
+    raise app.UsageError(f"--layers={FLAGS.layers}: {bad} outside the model's "
+                         f"{config.num_hidden_layers} layers")
+  encoder = BertEncoder(config)
+  names = {name for name, _ in tf.train.list_variables(init_checkpoint)}
+  if "bert/embeddings/word_embeddings" in names:
+    load_original_checkpoint(encoder, init_checkpoint, allow_missing=())
+  else:
+    from bert_tf.training import init_fn_from  # pylint: disable=import-outside-toplevel
+    init_fn_from(init_checkpoint)(encoder)
+  tokenizer = FastTokenizer(vocab_file, do_lower_case=FLAGS.do_lower_case)
+  vocab = FullTokenizer(vocab_file, do_lower_case=FLAGS.do_lower_case)
+  pairs = read_inputs(FLAGS.input_file)
+  features = extract(encoder, tokenizer, pairs, layers, FLAGS.max_seq_length, FLAGS.batch_size)
+  tmp = FLAGS.output_file + ".incomplete"
+  if FLAGS.output_format == "jsonl":
+    with tf.io.gfile.GFile(tmp, "w") as writer:
+      for index, (ids, values, pooled, mean) in enumerate(features):
+        tokens = vocab.convert_ids_to_tokens(ids.tolist())
+        record = {"linex_index": index, "features": [
+            {"token": token, "layers": [
+                {"index": layer, "values": [round(float(x), 6) for x in values[layer][position]]}
+                for layer in layers]}
+            for position, token in enumerate(tokens)],
+                  "pooled_output": [round(float(x), 6) for x in pooled],
+                  "mean_pooled": [round(float(x), 6) for x in mean]}
+        writer.write(json.dumps(record, ensure_ascii=False) + "\n")
+  else:
+    all_layers = np.zeros((len(pairs), len(layers), FLAGS.max_seq_length, config.hidden_size),
+                          np.float32)
+    mask = np.zeros((len(pairs), FLAGS.max_seq_length), np.int32)
+    pooled_all = np.zeros((len(pairs), config.hidden_size), np.float32)
+    mean_all = np.zeros_like(pooled_all)
+    for index, (ids, values, pooled, mean) in enumerate(features):
+      for j, layer in enumerate(layers):
+        all_layers[index, j, :len(ids)] = values[layer]
+      mask[index, :len(ids)] = 1
+      pooled_all[index], mean_all[index] = pooled, mean
+    buffer = io.BytesIO()    # zip needs a seekable file; GFile (gs://) is not
+    np.savez(buffer, layers=all_layers, layer_indexes=np.array(layers), input_mask=mask,
+             pooled_output=pooled_all, mean_pooled=mean_all)
+    with tf.io.gfile.GFile(tmp, "wb") as f:
+      f.write(buffer.getvalue())
+  tf.io.gfile.rename(tmp, FLAGS.output_file, overwrite=True)
+  logging.info("features of %d inputs written to %s", len(pairs), FLAGS.output_file)
+  if FLAGS.attention_dir:
+    if not 0 <= FLAGS.attention_line < len(pairs):
+      raise app.UsageError(f"--attention_line={FLAGS.attention_line}: the input has "
+                           f"{len(pairs)} lines")
+    text_a, text_b = pairs[FLAGS.attention_line]
+    inputs = encode_texts(tokenizer, tf.constant([text_a]),
+                          tf.constant([text_b]) if text_b is not None else None,
+                          FLAGS.max_seq_length)
+    length = int(inputs["input_mask"].numpy().sum())
+    maps = attention_maps(encoder, inputs).numpy()[:, 0, :, :length, :length]
+    tokens = vocab.convert_ids_to_tokens(inputs["input_ids"].numpy()[0, :length].tolist())
+    paths = draw_attention(maps, tokens, FLAGS.attention_dir)
+    logging.info("attention maps of line %d: %s", FLAGS.attention_line, paths)
+
+
+def run():
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()
