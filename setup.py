@@ -59,6 +59,7 @@ setuptools.setup(
             "bert-run-squad=finetuning.run_squad:run",
             "bert-extract-features=finetuning.extract_features:run",
             "bert-run-ner=finetuning.run_ner:run",
+            "bert-run-multitask=finetuning.run_multitask:run",
         ],
     },
 )

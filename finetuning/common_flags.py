@@ -149,3 +149,20 @@ def save_flags():
   with tf.io.gfile.GFile(os.path.join(FLAGS.output_dir, "flags.json"), "w") as f:
     json.dump(FLAGS.flag_values_dict(), f, default=str, indent=1, sort_keys=True)
   logging.info("flags saved to %s", os.path.join(FLAGS.output_dir, "flags.json"))
+
+
+def train_or_restore(trainer, model, dataset_fn, init_fn, vocab_file):
+  """--do_train: train (resuming from output_dir) and export output_dir/export as an original
+  checkpoint. Otherwise restore output_dir's latest checkpoint, or start from init_fn (an
+  already fine-tuned checkpoint); with neither there is nothing to evaluate."""
+  from bert_tf.checkpoint.original import export_pretrained  # pylint: disable=import-outside-toplevel
+  if FLAGS.do_train:
+    trainer.train(dataset_fn, init_fn=init_fn)
+    export_pretrained(model, os.path.join(FLAGS.output_dir, "export"), vocab_file=vocab_file)
+  elif trainer.restore():
+    logging.info("restored step %d from %s", trainer.step, FLAGS.output_dir)
+  elif init_fn is not None:
+    init_fn(model)
+  else:
+    raise flags.ValidationError("nothing to evaluate or predict with: no checkpoint in "
+                                "--output_dir and no --init_checkpoint / --model_dir")

@@ -116,7 +116,6 @@ def main(argv):
   import keras  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from bert_tf import BertConfig, FastTokenizer, training  # pylint: disable=import-outside-toplevel
-  from bert_tf.checkpoint.original import export_pretrained  # pylint: disable=import-outside-toplevel
   from finetuning import classifier_features as cf, input_pipeline, metrics  # pylint: disable=import-outside-toplevel
   from finetuning.models import BertClassifier  # pylint: disable=import-outside-toplevel
   from finetuning.objectives import ClassificationObjective  # pylint: disable=import-outside-toplevel
@@ -155,23 +154,13 @@ def main(argv):
   init_fn = (training.init_fn_from(init_checkpoint, allow_missing=("output_", "cls/"))
              if init_checkpoint else None)
 
-  if FLAGS.do_train:
-    trainer.train(input_pipeline.training_dataset_fn([train_file], parse, FLAGS.train_batch_size,
-                                                     FLAGS.seed), init_fn=init_fn)
-    export_pretrained(model, os.path.join(FLAGS.output_dir, "export"), vocab_file=vocab_file)
-    if FLAGS.export_saved_model:
-      path = export_classifier(os.path.join(FLAGS.output_dir, "saved_model"), model, tokenizer,
-                               FLAGS.max_seq_length, task)
-      logging.info("raw-text SavedModel exported to %s", path)
-  else:
-    latest = trainer.restore()
-    if latest:
-      logging.info("restored %s (step %d)", latest, trainer.step)
-    elif init_fn is not None:
-      init_fn(model)
-    else:
-      raise app.UsageError("nothing to evaluate: no checkpoint in --output_dir and no "
-                           "--init_checkpoint / --model_dir")
+  dataset_fn = (input_pipeline.training_dataset_fn([train_file], parse, FLAGS.train_batch_size,
+                                                  FLAGS.seed) if FLAGS.do_train else None)
+  common_flags.train_or_restore(trainer, model, dataset_fn, init_fn, vocab_file)
+  if FLAGS.do_train and FLAGS.export_saved_model:
+    path = export_classifier(os.path.join(FLAGS.output_dir, "saved_model"), model, tokenizer,
+                             FLAGS.max_seq_length, task)
+    logging.info("raw-text SavedModel exported to %s", path)
 
   def predict(split, batch_size):
     path, count = cf.cached_features(task, FLAGS.data_dir, split, tokenizer, FLAGS.max_seq_length,

@@ -63,7 +63,6 @@ def main(argv):
   import keras  # pylint: disable=import-outside-toplevel
   import numpy as np  # pylint: disable=import-outside-toplevel
   from bert_tf import BertConfig, FullTokenizer, training  # pylint: disable=import-outside-toplevel
-  from bert_tf.checkpoint.original import export_pretrained  # pylint: disable=import-outside-toplevel
   from finetuning import input_pipeline, ner_features as nf, ner_metrics  # pylint: disable=import-outside-toplevel
   from finetuning.models import BertTokenTagger  # pylint: disable=import-outside-toplevel
   from finetuning.objectives import TaggingObjective  # pylint: disable=import-outside-toplevel
@@ -107,17 +106,9 @@ def main(argv):
                              common_flags.trainer_config(num_train_steps, strategy))
   init_fn = (training.init_fn_from(init_checkpoint, allow_missing=("output_", "cls/", "crf/"))
              if init_checkpoint else None)
-  if FLAGS.do_train:
-    trainer.train(input_pipeline.training_dataset_fn([train_record], parse, FLAGS.train_batch_size,
-                                                     FLAGS.seed), init_fn=init_fn)
-    export_pretrained(model, os.path.join(FLAGS.output_dir, "export"), vocab_file=vocab_file)
-  elif trainer.restore():
-    logging.info("restored step %d", trainer.step)
-  elif init_fn is not None:
-    init_fn(model)
-  else:
-    raise app.UsageError("nothing to evaluate: no checkpoint in --output_dir and no "
-                         "--init_checkpoint / --model_dir")
+  dataset_fn = (input_pipeline.training_dataset_fn([train_record], parse, FLAGS.train_batch_size,
+                                                  FLAGS.seed) if FLAGS.do_train else None)
+  common_flags.train_or_restore(trainer, model, dataset_fn, init_fn, vocab_file)
 
   def predict(split, batch_size):
     examples = task.read_examples(FLAGS.data_dir, split)

@@ -67,7 +67,6 @@ def main(argv):
   import keras  # pylint: disable=import-outside-toplevel
   import numpy as np  # pylint: disable=import-outside-toplevel
   from bert_tf import BertConfig, FullTokenizer, training  # pylint: disable=import-outside-toplevel
-  from bert_tf.checkpoint.original import export_pretrained  # pylint: disable=import-outside-toplevel
   from finetuning import input_pipeline, squad_features as sf, squad_metrics, squad_postprocess  # pylint: disable=import-outside-toplevel
   from finetuning.models import BertSpanLabeler  # pylint: disable=import-outside-toplevel
   from finetuning.objectives import SpanObjective  # pylint: disable=import-outside-toplevel
@@ -106,19 +105,10 @@ def main(argv):
                              common_flags.trainer_config(num_train_steps, strategy))
   init_fn = (training.init_fn_from(init_checkpoint, allow_missing=("cls/",))
              if init_checkpoint else None)
-  if FLAGS.do_train:
-    parse = sf.parse_fn(FLAGS.max_seq_length, True)
-
-    trainer.train(input_pipeline.training_dataset_fn([train_record], parse, FLAGS.train_batch_size,
-                                                     FLAGS.seed), init_fn=init_fn)
-    export_pretrained(model, os.path.join(FLAGS.output_dir, "export"), vocab_file=vocab_file)
-  elif trainer.restore():
-    logging.info("restored step %d from %s", trainer.step, FLAGS.output_dir)
-  elif init_fn is not None:
-    init_fn(model)
-  else:
-    raise app.UsageError("nothing to predict with: no checkpoint in --output_dir and no "
-                         "--init_checkpoint / --model_dir")
+  dataset_fn = (input_pipeline.training_dataset_fn(
+      [train_record], sf.parse_fn(FLAGS.max_seq_length, True), FLAGS.train_batch_size, FLAGS.seed)
+                if FLAGS.do_train else None)
+  common_flags.train_or_restore(trainer, model, dataset_fn, init_fn, vocab_file)
 
   if FLAGS.do_predict:
     examples, _ = read_squad_examples(FLAGS.predict_file, False, FLAGS.version_2_with_negative,
