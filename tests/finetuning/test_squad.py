@@ -263,3 +263,27 @@ def test_get_final_text_by_hand():
   assert squad_postprocess.get_final_text("1895", "(1895)", True) == "1895"
   assert squad_postprocess.get_final_text("红 楼 梦", "《红楼梦》", True) == "红楼梦"
   assert squad_postprocess.get_final_text("nowhere", "Steve", True) == "Steve"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("relative,vocab", [("squad/expmrc-squad-dev.json", "uncased"),
+                                            ("cmrc2018/cmrc2018_dev.json", "chinese")])
+def test_windows_cover_every_context_token_once_as_max_context(relative, vocab):
+  """Every WordPiece token of every context lies in some window, and in exactly one window it
+  is marked max-context (so every token can be predicted, once)."""
+  tokenizer = FullTokenizer(str(shared_path(f"vocab/{vocab}_vocab.txt")))
+  examples, _ = read_squad_examples(str(shared_path(relative)), False)
+  examples = examples[:600]
+  features = list(sf.convert_examples_to_features(examples, tokenizer, 128, 32, 24, False))
+  by_example = collections.defaultdict(list)
+  for feature in features:
+    by_example[feature.example_index].append(feature)
+  assert max(len(v) for v in by_example.values()) >= 4
+  for index, example in enumerate(examples):
+    pieces = [len(tokenizer.tokenize(t)) for t in example.doc_tokens]
+    windows = by_example[index]
+    covered = {orig for f in windows for orig in f.token_to_orig_map.values()}
+    assert covered == {i for i, n in enumerate(pieces) if n}
+    assert sum(sum(f.token_is_max_context.values()) for f in windows) == sum(pieces)
+    for f in windows:                      # max-context marks only context tokens
+      assert set(f.token_is_max_context) == set(f.token_to_orig_map)
