@@ -396,3 +396,10 @@ def write_results_file(path, results):
     for key in sorted(results):
       writer.write(f"{key} = {results[key]}\n")
   tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
+def read_results_file(path):
+  """{key: float} of a `key = value` results file (write_results_file's format)."""
+  with tf.io.gfile.GFile(str(path)) as reader:
+    return {key.strip(): float(value) for key, value in
+            (line.split("=", 1) for line in reader if "=" in line)}

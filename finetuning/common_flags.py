@@ -166,3 +166,27 @@ def train_or_restore(trainer, model, dataset_fn, init_fn, vocab_file):
   else:
     raise flags.ValidationError("nothing to evaluate or predict with: no checkpoint in "
                                 "--output_dir and no --init_checkpoint / --model_dir")
+
+
+def start_run(config_file, vocab_file):
+  """What every fine-tuning program does before building its model: reads bert_config.json,
+  checks it against --max_seq_length and the vocabulary's line count, saves the flags, picks the
+  strategy and the precision policy, and seeds. Returns (BertConfig, strategy)."""
+  import keras  # pylint: disable=import-outside-toplevel
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from bert_tf import BertConfig  # pylint: disable=import-outside-toplevel
+  config = BertConfig.from_json_file(config_file)
+  if FLAGS.max_seq_length > config.max_position_embeddings:
+    raise flags.ValidationError(f"--max_seq_length={FLAGS.max_seq_length} exceeds "
+                                f"max_position_embeddings={config.max_position_embeddings} of "
+                                f"{config_file}")
+  with tf.io.gfile.GFile(vocab_file, "rb") as f:
+    vocab_size = sum(1 for _ in f)
+  if vocab_size != config.vocab_size:
+    raise flags.ValidationError(f"{config_file} has vocab_size={config.vocab_size} but "
+                                f"{vocab_file} has {vocab_size} lines; use the matching pair")
+  save_flags()
+  strategy = strategy_from_flags()
+  set_precision()
+  keras.utils.set_random_seed(FLAGS.seed)
+  return config, strategy

@@ -113,31 +113,18 @@ def main(argv):
   del argv
   check_flags()
   config_file, vocab_file, init_checkpoint = common_flags.resolve_model_files()
-  import keras  # pylint: disable=import-outside-toplevel
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from bert_tf import BertConfig, FastTokenizer, training  # pylint: disable=import-outside-toplevel
+  from bert_tf import FastTokenizer, training  # pylint: disable=import-outside-toplevel
   from finetuning import classifier_features as cf, input_pipeline, metrics  # pylint: disable=import-outside-toplevel
   from finetuning.models import BertClassifier  # pylint: disable=import-outside-toplevel
   from finetuning.objectives import ClassificationObjective  # pylint: disable=import-outside-toplevel
   from finetuning.serving import export_classifier  # pylint: disable=import-outside-toplevel
 
-  config = BertConfig.from_json_file(config_file)
-  if FLAGS.max_seq_length > config.max_position_embeddings:
-    raise app.UsageError(f"--max_seq_length={FLAGS.max_seq_length} exceeds max_position_embeddings="
-                         f"{config.max_position_embeddings} of {config_file}")
+  config, strategy = common_flags.start_run(config_file, vocab_file)
   task = make_task()
   tokenizer = FastTokenizer(vocab_file, do_lower_case=FLAGS.do_lower_case)
-  with open(vocab_file, "rb") if "://" not in vocab_file else tf.io.gfile.GFile(vocab_file, "rb") as f:
-    vocab_size = sum(1 for _ in f)
-  if vocab_size != config.vocab_size:
-    raise app.UsageError(f"{config_file} has vocab_size={config.vocab_size} but {vocab_file} has "
-                         f"{vocab_size} lines; use the matching pair")
-  common_flags.save_flags()
   cache_dir = FLAGS.cache_dir or os.path.join(FLAGS.output_dir, "features")
   parse = cf.parse_fn(FLAGS.max_seq_length, task.is_regression)
 
-  strategy = common_flags.strategy_from_flags()
-  common_flags.set_precision()
   num_train_steps, num_warmup_steps = 1, 0
   if FLAGS.do_train:
     train_file, num_train = cf.cached_features(task, FLAGS.data_dir, "train", tokenizer,
@@ -145,7 +132,6 @@ def main(argv):
     num_train_steps, num_warmup_steps = common_flags.training_steps(num_train)
     logging.info("%d training examples: %d steps (%d warmup) at batch size %d", num_train,
                  num_train_steps, num_warmup_steps, FLAGS.train_batch_size)
-  keras.utils.set_random_seed(FLAGS.seed)
   with strategy.scope():
     model = BertClassifier(config, task.num_labels(), seq_length=FLAGS.max_seq_length)
     optimizer = common_flags.create_optimizer(num_train_steps, num_warmup_steps)

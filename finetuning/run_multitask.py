@@ -72,10 +72,9 @@ def main(argv):
   if not (FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict):
     raise app.UsageError("at least one of --do_train, --do_eval or --do_predict must be set")
   config_file, vocab_file, init_checkpoint = common_flags.resolve_model_files()
-  import keras  # pylint: disable=import-outside-toplevel
   import numpy as np  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from bert_tf import BertConfig, FastTokenizer, FullTokenizer, training  # pylint: disable=import-outside-toplevel
+  from bert_tf import FastTokenizer, FullTokenizer, training  # pylint: disable=import-outside-toplevel
   from finetuning import input_pipeline, metrics, multitask, ner_features as nf, ner_metrics  # pylint: disable=import-outside-toplevel
   from finetuning.tasks import ner  # pylint: disable=import-outside-toplevel
 
@@ -83,13 +82,9 @@ def main(argv):
   for index, spec in enumerate(specs):
     spec.index = index
   tasks = [build_task(spec) for spec in specs]
-  config = BertConfig.from_json_file(config_file)
   tokenizers = (FastTokenizer(vocab_file, do_lower_case=FLAGS.do_lower_case),
                 FullTokenizer(vocab_file, do_lower_case=FLAGS.do_lower_case))
-  common_flags.save_flags()
-  strategy = common_flags.strategy_from_flags()
-  common_flags.set_precision()
-  keras.utils.set_random_seed(FLAGS.seed)
+  config, strategy = common_flags.start_run(config_file, vocab_file)
 
   num_train_steps, num_warmup_steps = 1, 0
   if FLAGS.do_train:

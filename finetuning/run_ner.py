@@ -60,15 +60,13 @@ def main(argv):
   if not (FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict):
     raise app.UsageError("at least one of --do_train, --do_eval or --do_predict must be set")
   config_file, vocab_file, init_checkpoint = common_flags.resolve_model_files()
-  import keras  # pylint: disable=import-outside-toplevel
   import numpy as np  # pylint: disable=import-outside-toplevel
-  from bert_tf import BertConfig, FullTokenizer, training  # pylint: disable=import-outside-toplevel
+  from bert_tf import FullTokenizer, training  # pylint: disable=import-outside-toplevel
   from finetuning import input_pipeline, ner_features as nf, ner_metrics  # pylint: disable=import-outside-toplevel
   from finetuning.models import BertTokenTagger  # pylint: disable=import-outside-toplevel
   from finetuning.objectives import TaggingObjective  # pylint: disable=import-outside-toplevel
   from finetuning.tasks import ner  # pylint: disable=import-outside-toplevel
 
-  config = BertConfig.from_json_file(config_file)
   task = ner.get_task(FLAGS.task_name, **({"labels": FLAGS.labels} if FLAGS.task_name.lower() == "bio" else {}))
   if isinstance(task, ner.BioTask):
     labels_file = os.path.join(FLAGS.output_dir, "labels.json")
@@ -80,13 +78,7 @@ def main(argv):
     with open(labels_file, "w", encoding="utf-8") as f:
       json.dump(list(task.labels), f)
   tokenizer = FullTokenizer(vocab_file, do_lower_case=FLAGS.do_lower_case)
-  if len(tokenizer.vocab) > config.vocab_size:
-    raise app.UsageError(f"{vocab_file} has {len(tokenizer.vocab)} tokens but {config_file} says "
-                         f"vocab_size={config.vocab_size}")
-  common_flags.save_flags()
-  strategy = common_flags.strategy_from_flags()
-  common_flags.set_precision()
-  keras.utils.set_random_seed(FLAGS.seed)
+  config, strategy = common_flags.start_run(config_file, vocab_file)
   parse = nf.parse_fn(FLAGS.max_seq_length)
 
   num_train_steps, num_warmup_steps = 1, 0

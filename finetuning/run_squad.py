@@ -64,26 +64,15 @@ def main(argv):
     raise app.UsageError(f"--max_seq_length={FLAGS.max_seq_length} leaves no room for the context "
                          f"after --max_query_length={FLAGS.max_query_length} + 3")
   config_file, vocab_file, init_checkpoint = common_flags.resolve_model_files()
-  import keras  # pylint: disable=import-outside-toplevel
   import numpy as np  # pylint: disable=import-outside-toplevel
-  from bert_tf import BertConfig, FullTokenizer, training  # pylint: disable=import-outside-toplevel
+  from bert_tf import FullTokenizer, training  # pylint: disable=import-outside-toplevel
   from finetuning import input_pipeline, squad_features as sf, squad_metrics, squad_postprocess  # pylint: disable=import-outside-toplevel
   from finetuning.models import BertSpanLabeler  # pylint: disable=import-outside-toplevel
   from finetuning.objectives import SpanObjective  # pylint: disable=import-outside-toplevel
   from finetuning.tasks.squad import gold_answers, read_squad_examples  # pylint: disable=import-outside-toplevel
 
-  config = BertConfig.from_json_file(config_file)
-  if FLAGS.max_seq_length > config.max_position_embeddings:
-    raise app.UsageError(f"--max_seq_length={FLAGS.max_seq_length} exceeds max_position_embeddings="
-                         f"{config.max_position_embeddings} of {config_file}")
+  config, strategy = common_flags.start_run(config_file, vocab_file)
   tokenizer = sf.MemoTokenizer(FullTokenizer(vocab_file, do_lower_case=FLAGS.do_lower_case))
-  if len(tokenizer.vocab) > config.vocab_size:
-    raise app.UsageError(f"{vocab_file} has {len(tokenizer.vocab)} tokens but {config_file} says "
-                         f"vocab_size={config.vocab_size}")
-  common_flags.save_flags()
-  strategy = common_flags.strategy_from_flags()
-  common_flags.set_precision()
-  keras.utils.set_random_seed(FLAGS.seed)
 
   num_train_steps, num_warmup_steps = 1, 0
   if FLAGS.do_train:

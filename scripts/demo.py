@@ -42,12 +42,6 @@ def run(module, *args, env=None):
   print(f"   ({time.perf_counter() - started:.0f} s)", flush=True)
 
 
-def read_results(path):
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  with tf.io.gfile.GFile(str(path)) as f:
-    return {k.strip(): float(v) for k, v in (line.split("=", 1) for line in f if "=" in line)}
-
-
 def hardware_flags(args):
   if args.tpu:
     return ["--use_tpu", f"--tpu_name={args.tpu}", "--precision=mixed_bfloat16"]
@@ -77,6 +71,7 @@ def main(argv=None):
   hardware = hardware_flags(args)
 
   step("1. Demo data from the project's templates")
+  from bert_tf.training import read_results_file  # pylint: disable=import-outside-toplevel
   from scripts import demo_data  # pylint: disable=import-outside-toplevel
   corpus = demo_data.write_corpus(str(local / "data" / "corpus.txt"), size["documents"])
   reviews = demo_data.write_reviews(str(local / "data" / "reviews"))
@@ -128,7 +123,7 @@ def main(argv=None):
       f"--num_warmup_steps={size['steps'] // 10}", "--iterations_per_loop=50",
       f"--save_checkpoints_steps={size['steps']}", "--max_eval_steps=20",
       *hardware, env=env)
-  pretrain = read_results(f"{pretrain_dir}/eval_results.txt")
+  pretrain = read_results_file(f"{pretrain_dir}/eval_results.txt")
   print(f"masked LM accuracy {pretrain['masked_lm_accuracy']:.3f} (loss "
         f"{pretrain['masked_lm_loss']:.3f}), next sentence accuracy "
         f"{pretrain['next_sentence_accuracy']:.3f} -> {pretrain_dir}/export")
@@ -146,7 +141,7 @@ def main(argv=None):
         "--max_seq_length=32", "--train_batch_size=16", "--eval_batch_size=64",
         "--predict_batch_size=64", "--learning_rate=5e-4", f"--num_train_epochs={size['epochs']}",
         "--iterations_per_loop=25", "--save_checkpoints_steps=100", *hardware, env=env)
-    results[label] = read_results(f"{classifier_dir}/eval_results.txt")
+    results[label] = read_results_file(f"{classifier_dir}/eval_results.txt")
   labels = [line.rstrip("\n").split("\t")[1] for line in
             open(os.path.join(reviews, "dev.tsv"), encoding="utf-8")][1:]
   majority = max(labels.count(v) for v in set(labels)) / len(labels)

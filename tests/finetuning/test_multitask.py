@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from bert_tf.training import read_results_file
 from conftest import ROOT, shared_path
 from finetuning import multitask
 
@@ -82,8 +83,7 @@ def test_run_multitask_end_to_end(tmp_path, tiny_chinese_model):
                            "--learning_rate=1e-3", "--iterations_per_loop=10"],
                           cwd=ROOT, capture_output=True, text=True, timeout=900)
   assert result.returncode == 0, result.stderr[-3000:]
-  results = {k.strip(): float(v) for k, v in (line.split("=") for line in
-                                              (out / "eval_results.txt").read_text().splitlines())}
+  results = read_results_file(out / "eval_results.txt")
   assert results["global_step"] == int(600 / 16)
   assert 0 <= results["senti_eval_accuracy"] <= 1 and 0 <= results["ner_f1"] <= 1
   assert "senti_eval_loss" in results and "ner_precision" in results

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from bert_tf.training import read_results_file
 from conftest import ROOT, TINY_CONFIG, shared_path
 from bert_tf.tokenization import FullTokenizer
 from finetuning import crf, ner_features as nf, ner_metrics
@@ -125,8 +126,7 @@ def test_run_ner_conll_end_to_end(tmp_path):
                            "--iterations_per_loop=20"], cwd=ROOT, capture_output=True, text=True,
                           timeout=900)
   assert result.returncode == 0, result.stderr[-3000:]
-  results = {k.strip(): float(v) for k, v in (line.split("=") for line in
-                                              (out / "eval_results.txt").read_text().splitlines())}
+  results = read_results_file(out / "eval_results.txt")
   assert {"precision", "recall", "f1", "global_step"} <= set(results)
   assert 0 <= results["f1"] <= 1
   gold = ner.read_token_lines(str(data / "valid.txt"), "dev")

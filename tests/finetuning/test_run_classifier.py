@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from bert_tf.training import read_results_file
 from conftest import ROOT, TINY_CHINESE, shared_path
 
 
@@ -17,11 +18,6 @@ def run_classifier(*args, timeout=900):
   result = subprocess.run([sys.executable, "-m", "finetuning.run_classifier", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout)
   return result
-
-
-def read_results(path):
-  return {k.strip(): float(v) for k, v in (line.split("=") for line in
-                                           path.read_text().splitlines())}
 
 
 
@@ -38,7 +34,7 @@ def test_chnsenticorp_end_to_end(tmp_path, tiny_chinese_model):
                           "--num_train_epochs=1", "--learning_rate=1e-3",
                           "--iterations_per_loop=50", "--save_checkpoints_steps=100")
   assert result.returncode == 0, result.stderr[-3000:]
-  results = read_results(output_dir / "eval_results.txt")
+  results = read_results_file(output_dir / "eval_results.txt")
   assert set(results) == {"eval_accuracy", "eval_loss", "global_step", "loss"}
   assert results["global_step"] == 300                        # int(9600 / 32 * 1)
   dev_labels = [row[0] for row in csv.reader(open(data_dir / "dev.tsv", encoding="utf-8"),
@@ -70,7 +66,7 @@ def test_chnsenticorp_end_to_end(tmp_path, tiny_chinese_model):
   again = run_classifier(*common, "--do_eval")
   assert again.returncode == 0, again.stderr[-3000:]
   assert "using cached features" in again.stderr and "converting" not in again.stderr
-  assert read_results(output_dir / "eval_results.txt") == pytest.approx(results, rel=1e-6)
+  assert read_results_file(output_dir / "eval_results.txt") == pytest.approx(results, rel=1e-6)
 
 
 def test_generic_csv_task_trains_and_predicts(tmp_path, small_vocab):
@@ -97,7 +93,7 @@ def test_generic_csv_task_trains_and_predicts(tmp_path, small_vocab):
                           "--do_eval", "--do_predict", "--export_saved_model=false")
   assert result.returncode == 0, result.stderr[-3000:]
   assert json.loads((output_dir / "labels.json").read_text()) == ["no", "yes"]
-  assert read_results(output_dir / "eval_results.txt")["global_step"] == 4
+  assert read_results_file(output_dir / "eval_results.txt")["global_step"] == 4
   predictions = (output_dir / "generic_predictions.tsv").read_text().splitlines()
   assert predictions[0] == "index\tprediction" and predictions[1].split("\t")[0] == "a"
   assert len(predictions) == 17

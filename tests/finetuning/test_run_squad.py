@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from bert_tf.training import read_results_file
 from conftest import ROOT, TINY_CONFIG, shared_path
 
 
@@ -15,10 +16,6 @@ from conftest import ROOT, TINY_CONFIG, shared_path
 def run_squad(*args):
   return subprocess.run([sys.executable, "-m", "finetuning.run_squad", *args], cwd=ROOT,
                         capture_output=True, text=True, timeout=900)
-
-
-def results_of(path):
-  return {k.strip(): float(v) for k, v in (line.split("=") for line in path.read_text().splitlines())}
 
 
 def subset(source, target, questions):
@@ -62,7 +59,7 @@ def test_cmrc2018_end_to_end(tmp_path, tiny_chinese_model):
     assert 1 <= len(entries) <= 20 and entries[0]["text"] == text
     assert abs(sum(e["probability"] for e in entries) - 1) < 1e-4
     assert all(set(e) == {"text", "probability", "start_logit", "end_logit"} for e in entries)
-  metrics = results_of(out / "eval_results.txt")
+  metrics = read_results_file(out / "eval_results.txt")
   assert {"exact_match", "f1", "average", "total", "skip", "global_step"} == set(metrics)
   assert metrics["total"] == 60 and metrics["skip"] == 0 and 0 <= metrics["f1"] <= 100
   step = metrics["global_step"]
@@ -71,7 +68,7 @@ def test_cmrc2018_end_to_end(tmp_path, tiny_chinese_model):
   again = run_squad(*common, "--do_predict", f"--predict_file={dev}")
   assert again.returncode == 0, again.stderr[-3000:]
   assert json.loads((out / "predictions.json").read_text(encoding="utf-8")) == predictions
-  assert results_of(out / "eval_results.txt")["global_step"] == step
+  assert read_results_file(out / "eval_results.txt")["global_step"] == step
 
 
 @pytest.mark.slow
@@ -99,7 +96,7 @@ def test_squad_v2_writes_null_odds_and_the_breakdown(tmp_path):
   null_odds = json.loads((out / "null_odds.json").read_text())
   predictions = json.loads((out / "predictions.json").read_text())
   assert sorted(null_odds) == sorted(predictions) and len(predictions) == 40
-  metrics = results_of(out / "eval_results.txt")
+  metrics = read_results_file(out / "eval_results.txt")
   assert {"exact_match", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1",
           "best_exact", "best_exact_thresh", "best_f1", "best_f1_thresh"} <= set(metrics)
   assert metrics["HasAns_total"] + metrics["NoAns_total"] == 40
