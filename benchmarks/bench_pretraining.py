@@ -44,23 +44,29 @@ def batch_of(batch_size, vocab_size, seed=0):
   }
 
 
-def losses(mlm_logits, nsp_logits, features):
+def tf_cross_entropy(labels, logits):
+  return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+
+
+def losses(mlm_logits, nsp_logits, features, cross_entropy=tf_cross_entropy):
+  """MLM + NSP loss; `cross_entropy` is the masked-LM one each implementation's own training
+  code uses (tf.nn's in tf-models' MaskedLMTask and Keras' losses; bert_tf.fused's in
+  bert_tf's PretrainingTask)."""
   mlm_logits, nsp_logits = tf.cast(mlm_logits, tf.float32), tf.cast(nsp_logits, tf.float32)
   weights = features["masked_lm_weights"]
-  mlm = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=features["masked_lm_ids"],
-                                                       logits=mlm_logits)
+  mlm = cross_entropy(features["masked_lm_ids"], mlm_logits)
   nsp = tf.nn.sparse_softmax_cross_entropy_with_logits(
       labels=tf.reshape(features["next_sentence_labels"], [-1]), logits=nsp_logits)
   return tf.reduce_sum(weights * mlm) / (tf.reduce_sum(weights) + 1e-5) + tf.reduce_mean(nsp)
 
 
-def lamb_step(forward, variables, optimizer):
+def lamb_step(forward, variables, optimizer, cross_entropy=tf_cross_entropy):
   """One training step: forward(features) -> (mlm_logits, nsp_logits), loss, backward, the
   optimizer's update. `variables` is called after the first forward (keras-hub's heads build
   their weights on first use)."""
   def step(features):
     with tf.GradientTape() as tape:
-      loss = losses(*forward(features), features)
+      loss = losses(*forward(features), features, cross_entropy)
     trainable = variables()
     optimizer.apply_gradients(zip(tape.gradient(loss, trainable), trainable))
     return loss
@@ -69,7 +75,7 @@ def lamb_step(forward, variables, optimizer):
 
 def build_bert_tf(c, precision="float32"):
   import keras  # pylint: disable=import-outside-toplevel
-  from bert_tf import BertConfig, BertPretrainer, optimization  # pylint: disable=import-outside-toplevel
+  from bert_tf import BertConfig, BertPretrainer, fused, optimization  # pylint: disable=import-outside-toplevel
   keras.mixed_precision.set_global_policy(precision)
   model = BertPretrainer(BertConfig(**c, type_vocab_size=2), seq_length=SEQ,
                          max_predictions_per_seq=PREDICTIONS)
@@ -79,7 +85,8 @@ def build_bert_tf(c, precision="float32"):
   def forward(features):
     out = model(features, training=True)
     return out["mlm_logits"], out["nsp_logits"]
-  return lamb_step(forward, lambda: model.trainable_variables, optimizer)
+  return lamb_step(forward, lambda: model.trainable_variables, optimizer,
+                   fused.sparse_softmax_cross_entropy)
 
 
 def build_tf_models(c):

@@ -29,6 +29,8 @@ import time
 import keras
 import tensorflow as tf
 
+from bert_tf import fused
+
 
 @dataclasses.dataclass
 class TrainerConfig:
@@ -140,7 +142,7 @@ class Trainer:
     grads = self._gradients_fn(batches, denominators)
     self._count_step()
     # Local norm (before the cross-replica sum and clipping), averaged over replicas.
-    self._grad_norm.assign_add(tf.linalg.global_norm(grads) / self.strategy.num_replicas_in_sync)
+    self._grad_norm.assign_add(fused.global_norm(grads) / self.strategy.num_replicas_in_sync)
     self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
 
   def _train_step(self, iterator):

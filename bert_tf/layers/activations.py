@@ -4,6 +4,8 @@ import math
 import keras
 import tensorflow as tf
 
+from bert_tf import fused
+
 
 @keras.saving.register_keras_serializable(package="bert_tf")
 def gelu(x):
@@ -44,3 +46,13 @@ def get_activation(name):
   if key not in _ACTIVATIONS:
     raise ValueError(f"unknown activation {name!r}; expected one of {', '.join(_ACTIVATIONS)}")
   return _ACTIVATIONS[key]
+
+
+def dense_activation(dense, activation, inputs, training=None):
+  """activation(dense(inputs)) for a built keras Dense without its own activation.
+
+  In training, "gelu" and its gradient run as XLA-fused kernels (bert_tf.fused.gelu).
+  """
+  if training and str(activation).lower() == "gelu":
+    return fused.gelu(dense(inputs))
+  return get_activation(activation)(dense(inputs))

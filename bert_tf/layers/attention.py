@@ -4,6 +4,7 @@ import math
 import keras
 import tensorflow as tf
 
+from bert_tf.layers.dropout import Dropout
 from bert_tf.layers.initializers import truncated_normal
 from bert_tf.layers.residual import DenseResidualNorm
 
@@ -52,7 +53,7 @@ class SelfAttention(keras.layers.Layer):
     self.query = keras.layers.Dense(hidden_size, kernel_initializer=init, name="query")
     self.key = keras.layers.Dense(hidden_size, kernel_initializer=init, name="key")
     self.value = keras.layers.Dense(hidden_size, kernel_initializer=init, name="value")
-    self.dropout = keras.layers.Dropout(dropout_rate)
+    self.dropout = Dropout(dropout_rate)
 
   def build(self, hidden_states_shape, bias_shape=None):
     for dense in (self.query, self.key, self.value):

@@ -2,7 +2,9 @@
 import keras
 import tensorflow as tf
 
+from bert_tf.layers.dropout import Dropout
 from bert_tf.layers.initializers import truncated_normal
+from bert_tf.layers.normalization import LayerNorm
 
 LAYER_NORM_EPSILON = 1e-12  # Google's modeling.layer_norm uses 1e-12, not Keras' default 1e-3.
 
@@ -31,8 +33,8 @@ class BertEmbeddings(keras.layers.Layer):
     self.type_vocab_size = type_vocab_size
     self.initializer_range = initializer_range
     self.dropout_rate = dropout_rate
-    self.layer_norm = keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name="LayerNorm")
-    self.dropout = keras.layers.Dropout(dropout_rate)
+    self.layer_norm = LayerNorm(epsilon=LAYER_NORM_EPSILON, name="LayerNorm")
+    self.dropout = Dropout(dropout_rate)
 
   def build(self, input_shape=None):
     init = truncated_normal(self.initializer_range)
@@ -60,7 +62,7 @@ class BertEmbeddings(keras.layers.Layer):
     segments = tf.gather(self.token_type_embeddings, segment_ids)
     positions = self.position_embeddings[tf.newaxis, :seq_length]
     embeddings = tf.cast(words + segments + positions, self.compute_dtype)
-    return self.dropout(self.layer_norm(embeddings), training=training)
+    return self.dropout(self.layer_norm(embeddings, training=training), training=training)
 
   def compute_output_shape(self, input_shape):
     return tuple(input_shape) + (self.hidden_size,)

@@ -1,7 +1,7 @@
 """The expanding half of the feed-forward network (the original `intermediate` scope)."""
 import keras
 
-from bert_tf.layers.activations import get_activation
+from bert_tf.layers.activations import dense_activation, get_activation
 from bert_tf.layers.initializers import truncated_normal
 
 
@@ -22,7 +22,7 @@ class Intermediate(keras.layers.Layer):
     self.intermediate_size = intermediate_size
     self.activation = activation
     self.initializer_range = initializer_range
-    self.activation_fn = get_activation(activation)
+    get_activation(activation)  # fails early on an unknown name
     self.dense = keras.layers.Dense(intermediate_size,
                                     kernel_initializer=truncated_normal(initializer_range),
                                     name="dense")
@@ -31,8 +31,8 @@ class Intermediate(keras.layers.Layer):
     self.dense.build(input_shape)
     self.built = True
 
-  def call(self, hidden_states):
-    return self.activation_fn(self.dense(hidden_states))
+  def call(self, hidden_states, training=None):
+    return dense_activation(self.dense, self.activation, hidden_states, training)
 
   def compute_output_shape(self, input_shape):
     return tuple(input_shape[:-1]) + (self.intermediate_size,)

@@ -2,9 +2,10 @@
 import keras
 import tensorflow as tf
 
-from bert_tf.layers.activations import get_activation
+from bert_tf.layers.activations import dense_activation, get_activation
 from bert_tf.layers.embeddings import LAYER_NORM_EPSILON
 from bert_tf.layers.initializers import truncated_normal
+from bert_tf.layers.normalization import LayerNorm
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
@@ -61,10 +62,11 @@ class MaskedLMHead(keras.layers.Layer):
     self.hidden_size = hidden_size
     self.activation = activation
     self.initializer_range = initializer_range
+    # The activation is applied in `call` (fused with the bias in training), not by the Dense.
+    get_activation(activation)  # fails early on an unknown name
     self.transform_dense = keras.layers.Dense(
-        hidden_size, activation=get_activation(activation),
-        kernel_initializer=truncated_normal(initializer_range), name="dense")
-    self.transform_layer_norm = keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON,
+        hidden_size, kernel_initializer=truncated_normal(initializer_range), name="dense")
+    self.transform_layer_norm = LayerNorm(epsilon=LAYER_NORM_EPSILON,
                                                                 name="LayerNorm")
 
   def build(self, sequence_output_shape, masked_lm_positions_shape=None, embedding_table_shape=None):
@@ -76,9 +78,10 @@ class MaskedLMHead(keras.layers.Layer):
                                        initializer="zeros")
     self.built = True
 
-  def call(self, sequence_output, masked_lm_positions, embedding_table):
+  def call(self, sequence_output, masked_lm_positions, embedding_table, training=None):
     gathered = tf.gather(sequence_output, masked_lm_positions, batch_dims=1)
-    hidden = self.transform_layer_norm(self.transform_dense(gathered))
+    hidden = self.transform_layer_norm(
+        dense_activation(self.transform_dense, self.activation, gathered, training), training=training)
     table = tf.cast(embedding_table, hidden.dtype)
     # One 2-D matmul over all predictions: a batched [batch, predictions, hidden] x [vocab,
     # hidden]^T matmul broadcasts the table, and its gradient then builds a [batch, vocab,

@@ -2,7 +2,9 @@
 import keras
 
 from bert_tf.layers.embeddings import LAYER_NORM_EPSILON
+from bert_tf.layers.dropout import Dropout
 from bert_tf.layers.initializers import truncated_normal
+from bert_tf.layers.normalization import LayerNorm
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
@@ -25,8 +27,8 @@ class DenseResidualNorm(keras.layers.Layer):
     self.dropout_rate = dropout_rate
     self.dense = keras.layers.Dense(units, kernel_initializer=truncated_normal(initializer_range),
                                     name="dense")
-    self.dropout = keras.layers.Dropout(dropout_rate)
-    self.layer_norm = keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name="LayerNorm")
+    self.dropout = Dropout(dropout_rate)
+    self.layer_norm = LayerNorm(epsilon=LAYER_NORM_EPSILON, name="LayerNorm")
 
   def build(self, inputs_shape, residual_shape=None):
     self.dense.build(inputs_shape)
@@ -34,7 +36,8 @@ class DenseResidualNorm(keras.layers.Layer):
     self.built = True
 
   def call(self, inputs, residual, training=None):
-    return self.layer_norm(self.dropout(self.dense(inputs), training=training) + residual)
+    return self.layer_norm(self.dropout(self.dense(inputs), training=training) + residual,
+                           training=training)
 
   def compute_output_shape(self, inputs_shape, residual_shape=None):
     return tuple(inputs_shape[:-1]) + (self.units,)

@@ -42,7 +42,7 @@ class TransformerBlock(keras.layers.Layer):
 
   def call(self, hidden_states, bias, training=None):
     attention_output = self.attention(hidden_states, bias, training=training)
-    intermediate_output = self.intermediate(attention_output)
+    intermediate_output = self.intermediate(attention_output, training=training)
     return self.output_block(intermediate_output, attention_output, training=training)
 
   def compute_output_shape(self, hidden_states_shape, bias_shape=None):

@@ -1,0 +1,231 @@
+"""XLA-fused kernels for the element-wise parts of a training step.
+
+Without XLA, TensorFlow runs each element-wise operation as its own kernel, a full pass over its
+tensor: the tanh GELU and its automatic gradient are about twenty passes over the
+[batch * seq, intermediate_size] activation, layer normalization a dozen, a LAMB update about
+fifteen per variable, the masked-LM softmax cross-entropy several over [predictions, vocab].
+On a CPU those passes, not the matmuls, separated our pretraining step from the peers'. Each
+function here is one XLA-compiled forward and one XLA-compiled hand-derived backward joined by a
+custom gradient, so XLA fuses the chain into a loop or two, while the rest of the graph (matmuls
+through oneDNN, attention) runs as before. Figures: benchmarks/results/pretraining_step.md.
+
+Used for training only (gradients are first order): inference graphs and exported SavedModels
+keep plain TensorFlow ops, because TF Serving disables XLA:CPU JIT by default. Values equal the
+plain formulas to float32 rounding (tests/test_fused.py).
+"""
+import math
+
+import tensorflow as tf
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+
+def _jit(function):
+  return tf.function(function, jit_compile=True, autograph=False, reduce_retracing=True)
+
+
+# --- GELU, tanh approximation -------------------------------------------------------------------
+
+def _gelu_tanh_term(x):
+  # tanh(sqrt(2/pi) * (x + 0.044715 x^3)), x factored out: fewer multiplies.
+  return tf.tanh(x * (_SQRT_2_OVER_PI + (_SQRT_2_OVER_PI * 0.044715) * (x * x)))
+
+
+def _gelu_value(x):
+  return 0.5 * x * (1.0 + _gelu_tanh_term(x))
+
+
+def _gelu_derivative(x):
+  # d/dx 0.5 x (1 + t) = 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2); t is
+  # recomputed inside the fused loop rather than stored by the forward.
+  t = _gelu_tanh_term(x)
+  slope = _SQRT_2_OVER_PI + (3.0 * _SQRT_2_OVER_PI * 0.044715) * (x * x)
+  return 0.5 * (1.0 + t) + (0.5 * x) * (1.0 - t * t) * slope
+
+
+@_jit
+def _gelu_forward(x):
+  return _gelu_value(x)
+
+
+@_jit
+def _gelu_backward(x, dy):
+  return dy * _gelu_derivative(x)
+
+
+@tf.custom_gradient
+def gelu(x):
+  """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), Google's "gelu".
+
+  The bias add before it stays a TensorFlow BiasAdd: its gradient is a column sum over all
+  rows, which TensorFlow's kernel runs on every core and the fused loop (measured) did not.
+  """
+  x = tf.convert_to_tensor(x)
+  return _gelu_forward(x), lambda dy: _gelu_backward(x, dy)
+
+
+# --- Dropout -------------------------------------------------------------------------------------
+
+def random_bits16(shape, seed):
+  """uint16 Tensor `shape` of random bits: Philox draws 32 bits at a time, and 16 bits per
+  element decide a dropout with rate resolution 2^-16, so each draw serves two elements (1.5x
+  faster mask generation than one float per element). `seed`: int32 Tensor [2]."""
+  shape = tf.convert_to_tensor(shape, tf.int32)
+  size = tf.reduce_prod(shape)
+  draws = tf.random.stateless_uniform([(size + 1) // 2], seed=seed, minval=None, maxval=None,
+                                      dtype=tf.uint32)
+  return tf.reshape(tf.reshape(tf.bitcast(draws, tf.uint16), [-1])[:size], shape)
+
+
+def _keep_threshold(rate):
+  # An element is kept when its 16 random bits are >= rate * 2^16: P(drop) = rate to 2^-17.
+  return int(round(rate * 65536))
+
+
+@_jit
+def _dropout_apply(x, bits, rate):
+  keep = bits >= tf.constant(_keep_threshold(rate), tf.uint16)
+  return tf.where(keep, x * tf.cast(1.0 / (1.0 - rate), x.dtype), tf.zeros_like(x))
+
+
+def dropout(x, rate, bits):
+  """Inverted dropout of x (kept elements scaled by 1 / (1 - rate)) with the mask given by
+  `bits` (uint16 Tensor like x, from random_bits16); the backward applies the same mask."""
+  x = tf.convert_to_tensor(x)
+
+  @tf.custom_gradient
+  def function(x):
+    return _dropout_apply(x, bits, rate), lambda dy: _dropout_apply(dy, bits, rate)
+
+  return function(x)
+
+
+# --- Layer normalization over the last axis ------------------------------------------------------
+
+def _layer_norm_forward(x, gamma, beta, epsilon):
+  mean, variance = tf.nn.moments(x, axes=[-1], keepdims=True)
+  return (x - mean) * tf.math.rsqrt(variance + epsilon) * gamma + beta
+
+
+def _layer_norm_backward(x, gamma, epsilon, dy):
+  # Statistics are recomputed (fused into the same loops) rather than kept from the forward.
+  mean, variance = tf.nn.moments(x, axes=[-1], keepdims=True)
+  inverse = tf.math.rsqrt(variance + epsilon)
+  normalized = (x - mean) * inverse
+  d_normalized = dy * gamma
+  dx = inverse * (d_normalized - tf.reduce_mean(d_normalized, axis=-1, keepdims=True)
+                  - normalized * tf.reduce_mean(d_normalized * normalized, axis=-1, keepdims=True))
+  rows = tf.range(tf.rank(x) - 1)
+  return dx, tf.reduce_sum(dy * normalized, axis=rows), tf.reduce_sum(dy, axis=rows)
+
+
+_jit_layer_norm_forward = _jit(_layer_norm_forward)
+_jit_layer_norm_backward = _jit(_layer_norm_backward)
+
+
+def layer_norm(x, gamma, beta, epsilon):
+  """Layer normalization over the last axis, computed in float32.
+
+  Args:
+    x: float Tensor [..., width] (float16 / bfloat16 are normalized in float32).
+    gamma, beta: float Tensors [width].
+    epsilon: Python float added to the variance.
+  Returns:
+    float32 Tensor shaped like x.
+  """
+  epsilon = tf.constant(epsilon, tf.float32)
+
+  @tf.custom_gradient
+  def normalize(x, gamma, beta):
+    def grad(dy):
+      return _jit_layer_norm_backward(x, gamma, epsilon, tf.cast(dy, tf.float32))
+    return _jit_layer_norm_forward(x, gamma, beta, epsilon), grad
+
+  return normalize(tf.cast(x, tf.float32), tf.cast(gamma, tf.float32), tf.cast(beta, tf.float32))
+
+
+# --- Sparse softmax cross-entropy ----------------------------------------------------------------
+
+@_jit
+def _cross_entropy_forward(labels, logits):
+  peak = tf.reduce_max(logits, axis=-1, keepdims=True)
+  log_normalizer = peak + tf.math.log(tf.reduce_sum(tf.exp(logits - peak), axis=-1, keepdims=True))
+  picked = tf.gather(logits, labels[:, tf.newaxis], batch_dims=1)
+  return (log_normalizer - picked)[:, 0], log_normalizer
+
+
+@_jit
+def _cross_entropy_backward(labels, logits, log_normalizer, dy):
+  one_hot = tf.one_hot(labels, tf.shape(logits)[-1], dtype=logits.dtype)
+  return (tf.exp(logits - log_normalizer) - one_hot) * dy[:, tf.newaxis]
+
+
+def sparse_softmax_cross_entropy(labels, logits):
+  """tf.nn.sparse_softmax_cross_entropy_with_logits, fused both ways.
+
+  Args:
+    labels: int Tensor [...]; every label must lie in [0, num_classes) (unlike the TF op, an
+      out-of-range label is not reported: the pretraining preflight checks vocab sizes).
+    logits: float32 Tensor [..., num_classes].
+  Returns:
+    float32 Tensor [...] of per-example losses.
+  """
+  labels, logits = tf.convert_to_tensor(labels), tf.convert_to_tensor(logits)
+  # The kernels work on [examples, classes].
+  flat_labels = tf.reshape(labels, [-1])
+
+  @tf.custom_gradient
+  def cross_entropy(flat_logits):
+    loss, log_normalizer = _cross_entropy_forward(flat_labels, flat_logits)
+    return loss, lambda dy: _cross_entropy_backward(flat_labels, flat_logits, log_normalizer, dy)
+
+  flat_loss = cross_entropy(tf.reshape(logits, [-1, tf.shape(logits)[-1]]))
+  return tf.reshape(flat_loss, tf.shape(labels))
+
+
+# --- Global norm -------------------------------------------------------------------------------
+
+@_jit
+def _squared_norm(x):
+  x = tf.cast(x, tf.float32)
+  return tf.reduce_sum(x * x)
+
+
+def global_norm(tensors):
+  """sqrt of the sum of squares of all `tensors` (None skipped; IndexedSlices by their values,
+  as tf.linalg.global_norm), one fused read of each tensor instead of a square then a sum."""
+  squares = [_squared_norm(t.values if isinstance(t, tf.IndexedSlices) else t)
+             for t in tensors if t is not None]
+  return tf.sqrt(tf.add_n(squares))
+
+
+# --- Adam / LAMB update of one variable ----------------------------------------------------------
+
+@_jit
+def adam_update(gradient, variable, m, v, learning_rate, step, beta_1, beta_2, epsilon,
+                weight_decay_rate, bias_correction, decay, adapt):
+  """New (m, v, variable) after one Adam step with decoupled weight decay (LAMB with `adapt`).
+
+  update = m_hat / (sqrt(v_hat) + epsilon) (+ weight_decay_rate * variable with `decay`), the
+  hats bias-corrected with `bias_correction`; with `adapt` the step is scaled by the trust ratio
+  ||variable|| / ||update|| (1 where either norm is 0).
+
+  Args:
+    gradient, variable, m, v: float Tensors of one shape.
+    learning_rate, step: scalar float Tensors (step counts from 1).
+    beta_1, beta_2, epsilon, weight_decay_rate, bias_correction, decay, adapt: Python values.
+  """
+  m = m * beta_1 + gradient * (1.0 - beta_1)
+  v = v * beta_2 + tf.square(gradient) * (1.0 - beta_2)
+  if bias_correction:
+    update = (m / (1.0 - tf.pow(beta_1, step))) / (tf.sqrt(v / (1.0 - tf.pow(beta_2, step))) +
+                                                   epsilon)
+  else:
+    update = m / (tf.sqrt(v) + epsilon)
+  if decay:
+    update = update + weight_decay_rate * variable
+  if adapt:
+    w_norm, u_norm = tf.norm(variable), tf.norm(update)
+    learning_rate = learning_rate * tf.where(
+        w_norm > 0, tf.where(u_norm > 0, w_norm / u_norm, 1.0), 1.0)
+  return m, v, variable - learning_rate * update

@@ -1,0 +1,176 @@
+"""bert_tf.fused against the plain TensorFlow formulas: values and gradients."""
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bert_tf import fused
+
+
+def _value_and_grads(function, inputs, weights):
+  with tf.GradientTape() as tape:
+    tape.watch(inputs)
+    output = function(*inputs)
+    loss = tf.reduce_sum(tf.cast(output, tf.float32) * weights)
+  return output, tape.gradient(loss, inputs)
+
+
+def _plain_gelu(x):
+  return 0.5 * x * (1.0 + tf.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * tf.pow(x, 3))))
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 37), (64, 7)])
+def test_gelu_matches_tanh_formula(shape):
+  x = tf.random.stateless_normal(shape, seed=[1, 2]) * 3.0
+  weights = tf.random.stateless_normal(shape, seed=[3, 4])
+  ours, (d_ours,) = _value_and_grads(fused.gelu, [x], weights)
+  ref, (d_ref,) = _value_and_grads(_plain_gelu, [x], weights)
+  np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(d_ours, d_ref, rtol=1e-4, atol=1e-5)
+  # Also matches the closed-form derivative at a hand-checked point: GELU'(0) = 0.5.
+  _, (d_zero,) = _value_and_grads(fused.gelu, [tf.zeros([1])], tf.ones([1]))
+  assert float(d_zero[0]) == pytest.approx(0.5)
+
+
+def _plain_layer_norm(x, gamma, beta):
+  mean, variance = tf.nn.moments(x, axes=[-1], keepdims=True)
+  return (x - mean) / tf.sqrt(variance + 1e-12) * gamma + beta
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 32), (11, 32)])
+def test_layer_norm_matches_formula(shape):
+  x = tf.random.stateless_normal(shape, seed=[5, 6]) * 4.0 + 2.0
+  gamma = tf.random.stateless_normal([shape[-1]], seed=[7, 8])
+  beta = tf.random.stateless_normal([shape[-1]], seed=[9, 10])
+  weights = tf.random.stateless_normal(shape, seed=[11, 12])
+  ours, d_ours = _value_and_grads(lambda *a: fused.layer_norm(*a, 1e-12), [x, gamma, beta], weights)
+  ref, d_ref = _value_and_grads(_plain_layer_norm, [x, gamma, beta], weights)
+  np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-5)
+  for a, b in zip(d_ours, d_ref):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_layer_norm_layer_training_equals_inference_and_keeps_bfloat16():
+  import keras  # pylint: disable=import-outside-toplevel
+  from bert_tf.layers.normalization import LayerNorm  # pylint: disable=import-outside-toplevel
+  x = tf.random.stateless_normal([2, 3, 16], seed=[1, 1]) * 3.0
+  layer = LayerNorm(epsilon=1e-12)
+  layer.build(x.shape)
+  layer.gamma.assign(tf.random.stateless_normal([16], seed=[2, 2]))
+  np.testing.assert_allclose(layer(x, training=True), layer(x, training=False), atol=1e-5)
+  keras.mixed_precision.set_global_policy("mixed_bfloat16")
+  try:
+    half = LayerNorm(epsilon=1e-12)
+    half.build(x.shape)
+    with tf.GradientTape() as tape:
+      xb = tf.cast(x, tf.bfloat16)
+      tape.watch(xb)
+      out = half(xb, training=True)
+    assert out.dtype == tf.bfloat16 and half.gamma.dtype == tf.float32
+    assert tape.gradient(out, xb).dtype == tf.bfloat16
+  finally:
+    keras.mixed_precision.set_global_policy("float32")
+
+
+def test_cross_entropy_matches_tf_op():
+  logits = tf.random.stateless_normal([4, 5, 301], seed=[1, 3]) * 5.0
+  labels = tf.random.stateless_uniform([4, 5], seed=[2, 3], maxval=301, dtype=tf.int32)
+  weights = tf.random.stateless_uniform([4, 5], seed=[4, 3])
+  ours, (d_ours,) = _value_and_grads(lambda l: fused.sparse_softmax_cross_entropy(labels, l),
+                                     [logits], weights)
+  ref, (d_ref,) = _value_and_grads(
+      lambda l: tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=l),
+      [logits], weights)
+  np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(d_ours, d_ref, atol=1e-6)
+  # Stable for logits far from zero, where a naive log(softmax) would overflow.
+  big = tf.constant([[1000.0, 0.0, -1000.0]])
+  np.testing.assert_allclose(fused.sparse_softmax_cross_entropy(tf.constant([1]), big), [1000.0])
+
+
+def test_kernels_run_inside_a_compiled_step_and_under_mirrored_strategy():
+  x = tf.random.stateless_normal([4, 8], seed=[1, 9])
+
+  def step(x):
+    with tf.GradientTape() as tape:
+      tape.watch(x)
+      y = fused.layer_norm(fused.gelu(x), tf.ones([8]), tf.zeros([8]), 1e-12)
+      loss = tf.reduce_mean(fused.sparse_softmax_cross_entropy(tf.zeros([4], tf.int32), y))
+    return loss, tape.gradient(loss, x)
+
+  eager = step(x)
+  compiled = tf.function(step, jit_compile=True)(x)
+  np.testing.assert_allclose(compiled[0], eager[0], rtol=1e-5)
+  np.testing.assert_allclose(compiled[1], eager[1], rtol=1e-4, atol=1e-6)
+  strategy = tf.distribute.MirroredStrategy(tf.config.list_logical_devices("CPU")[:2])
+  per_replica = strategy.run(tf.function(step), args=(x,))
+  for value in strategy.experimental_local_results(per_replica[0]):
+    np.testing.assert_allclose(value, eager[0], rtol=1e-5)
+
+
+def test_random_bits_are_uniform_and_dropout_keeps_the_rate():
+  bits = fused.random_bits16([1000, 101], tf.constant([3, 5]))   # odd width: the tail draw
+  assert bits.dtype == tf.uint16 and bits.shape == (1000, 101)
+  values = tf.cast(bits, tf.float32).numpy() / 65536.0
+  assert abs(values.mean() - 0.5) < 0.005 and abs(values.std() - 1 / math.sqrt(12)) < 0.005
+  x = tf.ones([1000, 101])
+  dropped = fused.dropout(x, 0.1, bits).numpy()
+  # Kept elements are scaled by 1 / (1 - rate); the drop rate is binomial around 0.1.
+  np.testing.assert_allclose(np.unique(dropped), [0.0, 1 / 0.9], rtol=1e-6)
+  assert abs((dropped == 0).mean() - 0.1) < 4 * math.sqrt(0.09 / dropped.size)
+
+
+def test_dropout_layer_masks_the_gradient_like_the_output_and_is_identity_at_inference():
+  from bert_tf.layers.dropout import Dropout  # pylint: disable=import-outside-toplevel
+  layer = Dropout(0.3, seed=7)
+  x = tf.random.stateless_normal([64, 50], seed=[1, 4])
+  np.testing.assert_array_equal(layer(x, training=False), x)
+  with tf.GradientTape() as tape:
+    tape.watch(x)
+    y = layer(x, training=True)
+  grad = tape.gradient(y, x).numpy()
+  kept = y.numpy() != 0
+  np.testing.assert_allclose(grad[kept], 1 / 0.7, rtol=1e-6)
+  assert not grad[~kept].any()
+  assert abs((~kept).mean() - 0.3) < 0.03
+  # A fresh mask on every call.
+  assert (layer(x, training=True).numpy() != y.numpy()).any()
+
+
+def test_global_norm_matches_tf_and_counts_indexed_slices_by_values():
+  tensors = [tf.random.stateless_normal(s, seed=[i, 0]) for i, s in enumerate([(3, 4), (7,), (2, 2, 2)])]
+  sliced = tf.IndexedSlices(tf.constant([[1.0, 2.0]]), tf.constant([1]), tf.constant([3, 2]))
+  values = tensors + [None, sliced]
+  np.testing.assert_allclose(fused.global_norm(values), tf.linalg.global_norm(values), rtol=1e-6)
+
+
+def _compiled_function_count(concrete):
+  library = concrete.graph.as_graph_def().library.function
+  return sum(1 for f in library if f.attr["_XlaMustCompile"].b)
+
+
+def test_training_graph_uses_the_fused_kernels_and_inference_graph_needs_no_xla(tiny_config):
+  from bert_tf import BertPretrainer  # pylint: disable=import-outside-toplevel
+  model = BertPretrainer(tiny_config, seq_length=7, max_predictions_per_seq=2)
+  features = {"input_ids": tf.ones([2, 7], tf.int32), "input_mask": tf.ones([2, 7], tf.int32),
+              "segment_ids": tf.zeros([2, 7], tf.int32),
+              "masked_lm_positions": tf.constant([[1, 2], [3, 4]])}
+
+  def trace(training):
+    @tf.function
+    def forward(features):
+      with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(model(features, training=training)["mlm_logits"])
+      return tape.gradient(loss, model.trainable_variables)
+    return forward.get_concrete_function(features)
+
+  assert _compiled_function_count(trace(True)) > 0
+  inference = tf.function(lambda f: model(f, training=False)).get_concrete_function(features)
+  assert _compiled_function_count(inference) == 0
+  # And training mode without dropout computes what inference computes.
+  config = dict(tiny_config.to_dict(), hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+  from bert_tf import BertConfig  # pylint: disable=import-outside-toplevel
+  quiet = BertPretrainer(BertConfig(**config), seq_length=7, max_predictions_per_seq=2)
+  np.testing.assert_allclose(quiet(features, training=True)["mlm_logits"],
+                             quiet(features, training=False)["mlm_logits"], atol=2e-5)
