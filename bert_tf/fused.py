@@ -12,16 +12,32 @@ through oneDNN, attention) runs as before. Figures: benchmarks/results/pretraini
 Used for training only (gradients are first order): inference graphs and exported SavedModels
 keep plain TensorFlow ops, because TF Serving disables XLA:CPU JIT by default. Values equal the
 plain formulas to float32 rounding (tests/test_fused.py).
+
+`set_xla_kernels(False)` (the programs' `--noxla_kernels`) runs the same functions as plain
+TensorFlow ops, for a device without XLA support (e.g. the tensorflow-metal plugin).
 """
+import functools
 import math
 
 import tensorflow as tf
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_XLA_KERNELS = {"enabled": True}
+
+
+def set_xla_kernels(enabled):
+  """Compile the kernels with XLA (default) or run them as plain TensorFlow ops; takes effect for
+  functions traced afterwards."""
+  _XLA_KERNELS["enabled"] = bool(enabled)
 
 
 def _jit(function):
-  return tf.function(function, jit_compile=True, autograph=False, reduce_retracing=True)
+  compiled = tf.function(function, jit_compile=True, autograph=False, reduce_retracing=True)
+
+  @functools.wraps(function)
+  def call(*args):
+    return (compiled if _XLA_KERNELS["enabled"] else function)(*args)
+  return call
 
 
 # --- GELU, tanh approximation -------------------------------------------------------------------

@@ -45,6 +45,8 @@ def define_run_flags(train_batch_size=32, learning_rate=5e-5, num_train_epochs=3
   flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"],
                     "Compute precision; mixed_float16 uses dynamic loss scaling.")
   flags.DEFINE_bool("use_xla", False, "Compile the training step with XLA (always on TPU).")
+  flags.DEFINE_bool("xla_kernels", True, "Run the element-wise parts of the training step as "
+                    "XLA-fused kernels (bert_tf.fused); --noxla_kernels for a device without XLA.")
   flags.DEFINE_enum("optimizer", "adamw", ["adamw", "lamb"], "adamw: the original "
                     "AdamWeightDecay; lamb: LAMB.")
   flags.DEFINE_float("weight_decay", 0.01, "Decoupled weight decay (not on LayerNorm and biases).")
@@ -174,7 +176,7 @@ def start_run(config_file, vocab_file):
   strategy and the precision policy, and seeds. Returns (BertConfig, strategy)."""
   import keras  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from bert_tf import BertConfig  # pylint: disable=import-outside-toplevel
+  from bert_tf import BertConfig, fused  # pylint: disable=import-outside-toplevel
   config = BertConfig.from_json_file(config_file)
   if FLAGS.max_seq_length > config.max_position_embeddings:
     raise flags.ValidationError(f"--max_seq_length={FLAGS.max_seq_length} exceeds "
@@ -188,5 +190,6 @@ def start_run(config_file, vocab_file):
   save_flags()
   strategy = strategy_from_flags()
   set_precision()
+  fused.set_xla_kernels(FLAGS.xla_kernels)
   keras.utils.set_random_seed(FLAGS.seed)
   return config, strategy

@@ -63,6 +63,8 @@ flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_f
 flags.DEFINE_integer("gradient_accumulation_steps", 1, "Micro-batches per optimizer step "
                      "(train_batch_size is per micro-batch).")
 flags.DEFINE_bool("use_xla", False, "Compile the training loop with XLA (always on TPU).")
+flags.DEFINE_bool("xla_kernels", True, "Run the element-wise parts of the training step as "
+                  "XLA-fused kernels (bert_tf.fused); --noxla_kernels for a device without XLA.")
 flags.DEFINE_integer("keep_checkpoint_max", 5, "Checkpoints kept.")
 flags.DEFINE_integer("num_gpus", 0, "GPUs to mirror over (>1: MirroredStrategy).")
 flags.DEFINE_bool("next_sentence_prediction", True, "False for records made without the "
@@ -154,7 +156,7 @@ def main(argv):
     raise app.UsageError("--use_tpu needs --tpu_name")
   import keras  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from bert_tf import BertConfig, BertPretrainer, distribute, optimization, training  # pylint: disable=import-outside-toplevel
+  from bert_tf import BertConfig, BertPretrainer, distribute, fused, optimization, training  # pylint: disable=import-outside-toplevel
   from bert_tf.checkpoint.original import export_pretrained  # pylint: disable=import-outside-toplevel
   from pretraining import input_pipeline, task as task_lib  # pylint: disable=import-outside-toplevel
 
@@ -167,6 +169,7 @@ def main(argv):
   tf.io.gfile.makedirs(FLAGS.output_dir)
   with tf.io.gfile.GFile(os.path.join(FLAGS.output_dir, "flags.json"), "w") as f:
     json.dump(FLAGS.flag_values_dict(), f, default=str, indent=1, sort_keys=True)
+  fused.set_xla_kernels(FLAGS.xla_kernels)
   if FLAGS.precision != "float32":
     keras.mixed_precision.set_global_policy(FLAGS.precision)
   with strategy.scope():

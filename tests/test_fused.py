@@ -174,3 +174,24 @@ def test_training_graph_uses_the_fused_kernels_and_inference_graph_needs_no_xla(
   quiet = BertPretrainer(BertConfig(**config), seq_length=7, max_predictions_per_seq=2)
   np.testing.assert_allclose(quiet(features, training=True)["mlm_logits"],
                              quiet(features, training=False)["mlm_logits"], atol=2e-5)
+
+
+def test_kernels_run_as_plain_ops_when_xla_is_switched_off():
+  x = tf.random.stateless_normal([4, 8], seed=[2, 9])
+
+  @tf.function
+  def step(x):
+    with tf.GradientTape() as tape:
+      tape.watch(x)
+      loss = tf.reduce_sum(fused.layer_norm(fused.gelu(x), tf.ones([8]), tf.zeros([8]), 1e-12))
+    return loss, tape.gradient(loss, x)
+
+  fused_result = step.get_concrete_function(x)
+  fused.set_xla_kernels(False)
+  try:
+    plain = tf.function(step.python_function).get_concrete_function(x)
+  finally:
+    fused.set_xla_kernels(True)
+  assert _compiled_function_count(fused_result) > 0 and _compiled_function_count(plain) == 0
+  for a, b in zip(fused_result(x), plain(x)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

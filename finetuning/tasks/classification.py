@@ -80,12 +80,13 @@ class ClassificationTask:
       return value not in self.labels
     return bool(header)
 
-  def read_examples(self, data_dir, split, path=None):
+  def read_examples(self, data_dir, split, path=None, check_labels=True):
     """Examples of one split ("train", "dev" or "test").
 
     Rows that cannot be read are skipped with a warning naming file and line (train and dev);
     in the test split every row is needed for the submission, so they raise. A label outside
-    `labels` always raises, naming the file, line and the known labels.
+    `labels` always raises, naming the file, line and the known labels (unless check_labels is
+    False: reading the train file to learn the labels).
     """
     path = path or self.find_file(data_dir, split)
     header_setting = self.header_of(split)
@@ -100,7 +101,7 @@ class ClassificationTask:
         if parsed is None:
           continue
         guid, text_a, text_b, label = parsed
-        label = self._check_label(label)
+        label = self._check_label(label, check_labels)
       except RowError as e:
         if split == "test" or isinstance(e, LabelError):
           raise RowError(f"{row.where}: {e}") from None
@@ -115,7 +116,7 @@ class ClassificationTask:
       raise RowError(f"{path}: no examples could be read for {self.name}")
     return examples
 
-  def _check_label(self, label):
+  def _check_label(self, label, known=True):
     if label is None:
       return None
     if self.is_regression:
@@ -124,7 +125,7 @@ class ClassificationTask:
       except ValueError:
         raise LabelError(f"label {label!r} is not a number (regression task)") from None
     label = str(label).strip()
-    if label not in self.labels:
+    if known and label not in self.labels:
       raise LabelError(f"label {label!r} is not one of {self.name}'s labels "
                      f"{list(self.labels)}")
     return label
@@ -379,18 +380,9 @@ class GenericTask(ClassificationTask):
   def infer_labels(self, data_dir):
     """Reads the distinct labels of the train file (sorted) when none were given."""
     if not self.labels and not self.is_regression:
-      self.labels = _AnyLabel()
-      try:
-        self.labels = tuple(sorted({e.label for e in self.read_examples(data_dir, "train")}))
-      except Exception:
-        self.labels = ()
-        raise
+      examples = self.read_examples(data_dir, "train", check_labels=False)
+      self.labels = tuple(sorted({e.label for e in examples}))
     return self.labels
-
-
-class _AnyLabel(tuple):
-  def __contains__(self, item):
-    return True
 
 
 TASKS = {task.name: task for task in (
