@@ -5,17 +5,22 @@
     python -m benchmarks.run_all --only=classifier,squad
     python -m benchmarks.run_all --collect         # no runs: the report from the results present
 
-Writes into --output_dir (default benchmarks/results): each benchmark's <name>.md/.json (by the
-benchmark scripts themselves), REPORT.md (summary table of bert_tf against the peer for every
-measured case, then each benchmark's table), ratios.png (the summary as bars) and, when a demo
-run is found (--demo_dir, default runs/demo), demo_training.png (its pretraining and
-fine-tuning loss curves read from the TensorBoard summaries).
+Runs the demo pipeline (scripts/demo.py into --demo_dir, default runs/demo; `--only=demo`) and
+each benchmark script. Writes into --output_dir (default benchmarks/results): each benchmark's
+<name>.md/.json (by the benchmark scripts themselves), REPORT.md (summary table of bert_tf
+against the peer for every measured case, the demo's results, then each benchmark's table),
+ratios.png (the summary as bars) and demo_training.png (the demo's pretraining and fine-tuning
+loss curves read from its TensorBoard summaries). With the default --output_dir it also rewrites
+the README's generated blocks (between `<!-- run_all:NAME -->` and `<!-- /run_all:NAME -->`:
+`summary`, `demo` and each benchmark's name), so every figure there comes from this run.
 """
 import argparse
 import glob
 import json
 import os
 import pathlib
+import re
+import shutil
 import subprocess
 import sys
 import time
@@ -62,6 +67,17 @@ def headlines(name, payload):
 
 def run_benchmark(module, output_dir, quick):
   command = [sys.executable, "-m", module, f"--output_dir={output_dir}"] + (["--quick"] if quick else [])
+  return run_command(command)
+
+
+def run_demo(demo_dir, quick):
+  # From scratch: the demo resumes from whatever an earlier run left in its folder.
+  shutil.rmtree(demo_dir, ignore_errors=True)
+  command = [sys.executable, "-m", "scripts.demo", f"--output_dir={demo_dir}"]
+  return run_command(command + (["--small"] if quick else []))
+
+
+def run_command(command):
   print("$ " + " ".join(command), flush=True)
   started = time.perf_counter()
   result = subprocess.run(command, cwd=ROOT)
@@ -129,6 +145,49 @@ def plot_demo(demo_dir, path):
   return True
 
 
+def demo_section(demo_dir):
+  """Markdown table of the demo's summary.json, or None when there is no completed demo run."""
+  path = pathlib.Path(demo_dir) / "summary.json"
+  if not path.exists():
+    return None
+  demo = json.loads(path.read_text())
+  rows = [["wall time (CPU, 2 cores)", f"{demo['seconds'] / 60:.1f} min"],
+          ["masked-LM accuracy after pretraining", f"{demo['masked_lm_accuracy']:.3f}"],
+          ["next-sentence accuracy after pretraining", f"{demo['next_sentence_accuracy']:.3f}"]]
+  rows += [[f"sentiment dev accuracy, {label}", f"{value:.3f}"]
+           for label, value in demo["dev_accuracy"].items()]
+  rows.append(["sentiment dev majority-class baseline", f"{demo['majority_baseline']:.3f}"])
+  return (f"`scripts/demo.py` ({demo['size']} size): generated corpus -> vocabulary -> "
+          "whole-word-masked records -> LAMB pretraining -> original-format export -> "
+          "fine-tuning, pretrained and from scratch.\n\n" + markdown_table(["", ""], rows))
+
+
+def readme_block(text, prefix):
+  """A report section as the README shows it: without the results file's own `# ` heading (the
+  README has its own) and with plots linked from the README's folder (`prefix`/name.png)."""
+  text = text.strip()
+  if text.startswith("# "):
+    text = text.split("\n", 1)[1].strip()
+  return re.sub(r"\]\(([^)/:]+\.png)\)", rf"]({prefix}/\1)", text)
+
+
+def update_readme(readme, blocks):
+  """Replaces the text between `<!-- run_all:NAME -->` and `<!-- /run_all:NAME -->` with
+  blocks[NAME] for every block present in both; returns the names replaced."""
+  text = readme.read_text()
+  replaced = []
+  for name, body in blocks.items():
+    start, end = f"<!-- run_all:{name} -->", f"<!-- /run_all:{name} -->"
+    if start in text and end in text:
+      head, rest = text.split(start, 1)
+      text = f"{head}{start}\n{body.strip()}\n{end}{rest.split(end, 1)[1]}"
+      replaced.append(name)
+  tmp = readme.with_suffix(".md.tmp")
+  tmp.write_text(text)
+  tmp.replace(readme)
+  return replaced
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--output_dir", default=str(RESULTS))
@@ -136,16 +195,22 @@ def main(argv=None):
   parser.add_argument("--only", default="", help="comma-separated result names to run")
   parser.add_argument("--collect", action="store_true", help="build the report only")
   parser.add_argument("--demo_dir", default=str(ROOT / "runs" / "demo"))
+  parser.add_argument("--readme", default=None,
+                      help="README to update (default: README.md with the default --output_dir)")
   args = parser.parse_args(argv)
   out = pathlib.Path(args.output_dir)
   out.mkdir(parents=True, exist_ok=True)
-  chosen = [b for b in BENCHMARKS if not args.only or b[0] in args.only.split(",")]
+  only = args.only.split(",") if args.only else None
+  chosen = [b for b in BENCHMARKS if not only or b[0] in only]
   status = {}
   if not args.collect:
+    if not only or "demo" in only:
+      code, seconds = run_demo(args.demo_dir, args.quick)
+      status["demo"] = ("ok" if code == 0 else f"failed (exit {code})", seconds)
     for name, module, _ in chosen:
       code, seconds = run_benchmark(module, out, args.quick)
       status[name] = ("ok" if code == 0 else f"failed (exit {code})", seconds)
-  summary, sections = [], []
+  summary, sections, blocks = [], [], {}
   for name, _, title in BENCHMARKS:
     json_path, md_path = out / f"{name}.json", out / f"{name}.md"
     if not json_path.exists():
@@ -153,7 +218,9 @@ def main(argv=None):
     payload = json.loads(json_path.read_text())
     for case, ratio, peer in headlines(name, payload):
       summary.append((title, case, ratio, peer))
-    sections.append(f"## {title}\n\n{md_path.read_text().strip() if md_path.exists() else ''}\n")
+    text = md_path.read_text().strip() if md_path.exists() else ""
+    sections.append(f"## {title}\n\n{text}\n")
+    blocks[name] = text
   table = markdown_table(["benchmark", "case", "bert_tf / peer", "peer"],
                          [[t, c, f"{r:.2f}x", p] for t, c, r, p in summary])
   parts = [f"# Benchmark report\n\nMachine: {machine_info()}. Each benchmark measures bert_tf and "
@@ -162,13 +229,24 @@ def main(argv=None):
     parts.append(markdown_table(["benchmark", "status", "seconds"],
                                 [[n, s, f"{t:.0f}"] for n, (s, t) in status.items()]) + "\n")
   parts.append(f"## Summary\n\n{table}\n\n![ratios](ratios.png)\n")
+  blocks["summary"] = table
   if summary:
     plot_ratios(summary, out / "ratios.png")
+  demo = demo_section(args.demo_dir)
+  if demo:
+    blocks["demo"] = demo
+    parts.append(f"## Demo\n\n{demo}\n")
   if os.path.isdir(args.demo_dir) and plot_demo(args.demo_dir, out / "demo_training.png"):
     parts.append("## Demo training curves\n\n![demo training](demo_training.png)\n")
   parts.extend(sections)
   (out / "REPORT.md").write_text("\n".join(parts))
   print(f"wrote {out / 'REPORT.md'} ({len(summary)} comparisons)")
+  readme = pathlib.Path(args.readme) if args.readme else (
+      ROOT / "README.md" if out.resolve() == RESULTS.resolve() else None)
+  if readme and not args.quick:
+    prefix = os.path.relpath(out.resolve(), readme.resolve().parent)
+    blocks = {name: readme_block(text, prefix) for name, text in blocks.items()}
+    print(f"updated {readme}: {', '.join(update_readme(readme, blocks)) or 'no generated blocks'}")
   failed = [n for n, (s, _) in status.items() if s != "ok"]
   if failed:
     raise SystemExit(f"benchmarks failed: {', '.join(failed)}")

@@ -120,3 +120,27 @@ def test_report_headlines_read_every_results_file():
     if path.exists():
       rows = headlines(name, json.loads(path.read_text()))
       assert rows and all(ratio > 0 for _, ratio, _ in rows), name
+
+
+def test_readme_blocks_are_replaced_between_markers(tmp_path):
+  from benchmarks.run_all import readme_block, update_readme
+  readme = tmp_path / "README.md"
+  readme.write_text("a\n<!-- run_all:x -->\nold\n<!-- /run_all:x -->\nb\n"
+                    "<!-- run_all:y -->\nkeep\n<!-- /run_all:y -->\n")
+  assert update_readme(readme, {"x": "new 1.23x", "z": "absent"}) == ["x"]
+  assert readme.read_text() == ("a\n<!-- run_all:x -->\nnew 1.23x\n<!-- /run_all:x -->\nb\n"
+                                "<!-- run_all:y -->\nkeep\n<!-- /run_all:y -->\n")
+  assert readme_block("# Title\n\ntext\n\n![p](p.png)\n", "benchmarks/results") == (
+      "text\n\n![p](benchmarks/results/p.png)")
+
+
+def test_readme_figures_are_the_results_files():
+  """Every generated block of the README equals the results file run_all wrote it from."""
+  from benchmarks.run_all import BENCHMARKS, readme_block
+  from benchmarks.common import RESULTS
+  readme = (ROOT / "README.md").read_text()
+  for name, _, _ in BENCHMARKS:
+    start, end = f"<!-- run_all:{name} -->", f"<!-- /run_all:{name} -->"
+    assert start in readme and end in readme, name
+    block = readme.split(start, 1)[1].split(end, 1)[0].strip()
+    assert block == readme_block((RESULTS / f"{name}.md").read_text(), "benchmarks/results"), name
