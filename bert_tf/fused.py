@@ -118,11 +118,13 @@ def dropout(x, rate, bits):
 
 # --- Layer normalization over the last axis ------------------------------------------------------
 
+@_jit
 def _layer_norm_forward(x, gamma, beta, epsilon):
   mean, variance = tf.nn.moments(x, axes=[-1], keepdims=True)
   return (x - mean) * tf.math.rsqrt(variance + epsilon) * gamma + beta
 
 
+@_jit
 def _layer_norm_backward(x, gamma, epsilon, dy):
   # Statistics are recomputed (fused into the same loops) rather than kept from the forward.
   mean, variance = tf.nn.moments(x, axes=[-1], keepdims=True)
@@ -133,10 +135,6 @@ def _layer_norm_backward(x, gamma, epsilon, dy):
                   - normalized * tf.reduce_mean(d_normalized * normalized, axis=-1, keepdims=True))
   rows = tf.range(tf.rank(x) - 1)
   return dx, tf.reduce_sum(dy * normalized, axis=rows), tf.reduce_sum(dy, axis=rows)
-
-
-_jit_layer_norm_forward = _jit(_layer_norm_forward)
-_jit_layer_norm_backward = _jit(_layer_norm_backward)
 
 
 def layer_norm(x, gamma, beta, epsilon):
@@ -154,8 +152,8 @@ def layer_norm(x, gamma, beta, epsilon):
   @tf.custom_gradient
   def normalize(x, gamma, beta):
     def grad(dy):
-      return _jit_layer_norm_backward(x, gamma, epsilon, tf.cast(dy, tf.float32))
-    return _jit_layer_norm_forward(x, gamma, beta, epsilon), grad
+      return _layer_norm_backward(x, gamma, epsilon, tf.cast(dy, tf.float32))
+    return _layer_norm_forward(x, gamma, beta, epsilon), grad
 
   return normalize(tf.cast(x, tf.float32), tf.cast(gamma, tf.float32), tf.cast(beta, tf.float32))
 

@@ -62,12 +62,11 @@ class MaskedLMHead(keras.layers.Layer):
     self.hidden_size = hidden_size
     self.activation = activation
     self.initializer_range = initializer_range
-    # The activation is applied in `call` (fused with the bias in training), not by the Dense.
+    # The activation is applied in `call` (bert_tf.fused's in training), not by the Dense.
     get_activation(activation)  # fails early on an unknown name
     self.transform_dense = keras.layers.Dense(
         hidden_size, kernel_initializer=truncated_normal(initializer_range), name="dense")
-    self.transform_layer_norm = LayerNorm(epsilon=LAYER_NORM_EPSILON,
-                                                                name="LayerNorm")
+    self.transform_layer_norm = LayerNorm(epsilon=LAYER_NORM_EPSILON, name="LayerNorm")
 
   def build(self, sequence_output_shape, masked_lm_positions_shape=None, embedding_table_shape=None):
     # Weight paths read `transform/dense/...` and `transform/LayerNorm/...` as in the original.
