@@ -227,20 +227,19 @@ class ShardProcessor:
     counts = np.bincount(row[cjk_tokens], minlength=len(texts))
     starts = np.concatenate([[0], np.cumsum(lengths)])
     result = np.zeros(len(ids), bool)
-    flags, matched = [], np.zeros(len(texts), bool)
-    for k, text in enumerate(texts):
-      if not counts[k] and not segmentation.has_cjk(text):
-        matched[k] = True
-        continue
-      line_flags = segmentation.cjk_continuations(self.segmenter(text))
-      if len(line_flags) == counts[k]:
-        matched[k] = True
-        flags.extend(line_flags)
-      else:
+    segmented = [k for k, text in enumerate(texts) if counts[k] or segmentation.has_cjk(text)]
+    flags, char_counts = segmentation.cjk_continuations_batch(
+        [self.segmenter(texts[k]) for k in segmented])
+    matched = np.zeros(len(texts), bool)
+    matched[segmented] = char_counts == counts[segmented]
+    keep = np.repeat(matched[segmented], char_counts)
+    result[cjk_tokens & matched[row]] = flags[keep]
+    line_flags = np.split(flags, np.cumsum(char_counts)[:-1])
+    for k, line in zip(segmented, line_flags):
+      if not matched[k]:
         # A CJK character missing from the vocabulary became [UNK]: align word by word.
-        result[starts[k]:starts[k + 1]] = self._aligned_line_flags(text, line_flags,
+        result[starts[k]:starts[k + 1]] = self._aligned_line_flags(texts[k], line.tolist(),
                                                                    lengths[k])
-    result[cjk_tokens & matched[row]] = flags
     return result
 
   def _aligned_line_flags(self, text, cjk_flags, num_tokens):

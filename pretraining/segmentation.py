@@ -7,14 +7,19 @@ together. The segmenter only decides grouping; the ids written stay the ordinary
 write them as labels; here nothing is ever renamed.)
 
 A segmenter is any callable str -> list of words whose concatenation is the input. Built in:
-  jieba (default; optional user dictionary), pkuseg and ltp (imported only when asked for), or
-  "package.module:function" naming your own.
+  jieba (default; optional user dictionary; with rjieba installed, its dictionary route comes
+  from rjieba: the same words, faster, see pretraining.fast_jieba), pkuseg and ltp (imported
+  only when asked for), or "package.module:function" naming your own.
 """
 import importlib
+import itertools
 import logging
 import re
 
+import numpy as np
+
 from bert_tf.tokenization import CJK_RANGES
+from pretraining import fast_jieba
 
 _CJK = re.compile("[" + "".join(f"\\U{lo:08X}-\\U{hi:08X}" for lo, hi in CJK_RANGES) + "]")
 
@@ -33,11 +38,14 @@ class JiebaSegmenter:
   Args:
     user_dict: optional jieba user dictionary (one "word [freq] [tag]" per line) for domain
       terms. A private jieba.Tokenizer is used, so the global jieba state is left alone.
+    accelerate: with rjieba installed and no user dictionary, take the dictionary route from
+      rjieba (pretraining.fast_jieba: the same words, about 4x faster); False runs jieba alone.
   """
 
-  def __init__(self, user_dict=None):
+  def __init__(self, user_dict=None, accelerate=True):
     self.user_dict = user_dict
-    self._tokenizer = None
+    self.accelerate = accelerate
+    self._cut = None
 
   def _load(self):
     import jieba  # pylint: disable=import-outside-toplevel
@@ -46,15 +54,17 @@ class JiebaSegmenter:
     tokenizer.initialize()
     if self.user_dict:
       tokenizer.load_userdict(str(self.user_dict))
-    self._tokenizer = tokenizer
+    self._cut = tokenizer.lcut
+    if self.accelerate and not self.user_dict and fast_jieba.rjieba_available():
+      self._cut = fast_jieba.FastJieba(tokenizer)
 
   def __call__(self, text):
-    if self._tokenizer is None:
+    if self._cut is None:
       self._load()
-    return self._tokenizer.lcut(text)
+    return self._cut(text)
 
   def __getstate__(self):  # picklable for worker processes and Beam: the dictionary reloads
-    return {"user_dict": self.user_dict, "_tokenizer": None}
+    return {"user_dict": self.user_dict, "accelerate": self.accelerate, "_cut": None}
 
 
 class PkusegSegmenter:
@@ -138,16 +148,35 @@ def cjk_continuations(words):
   True when the character before it in the same segmented word is also CJK. Non-CJK characters
   get no entry (their grouping comes from WordPiece's ## pieces).
   """
-  flags = []
-  for word in words:
-    if len(word) == 1:
-      if is_cjk(word):
-        flags.append(False)
-      continue
-    previous = False
-    for char in word:
-      current = is_cjk(char)
-      if current:
-        flags.append(previous)
-      previous = current
-  return flags
+  flags, _ = cjk_continuations_batch([words])
+  return flags.tolist()
+
+
+def _is_cjk_code(codes):
+  result = np.zeros(codes.shape, bool)
+  for lo, hi in CJK_RANGES:
+    result |= (codes >= lo) & (codes <= hi)
+  return result
+
+
+def cjk_continuations_batch(lines):
+  """cjk_continuations for many segmented lines at once, without a Python step per character.
+
+  Args:
+    lines: a list of word lists (one per line).
+  Returns:
+    (flags, counts): the flags of every line's CJK characters, concatenated (bool array), and
+    the number of CJK characters of each line (int array), which splits them.
+  """
+  words = list(itertools.chain.from_iterable(lines))
+  codes = np.frombuffer("".join(words).encode("utf-32-le"), np.uint32)
+  cjk = _is_cjk_code(codes)
+  word_lengths = np.fromiter(map(len, words), np.int64, count=len(words))
+  word_starts = np.zeros(len(codes) + 1, bool)
+  word_starts[np.cumsum(word_lengths) - word_lengths] = True  # (a zero-length word marks nothing new)
+  previous_cjk = np.concatenate([[False], cjk[:-1]])
+  continues = cjk & previous_cjk & ~word_starts[:len(codes)]
+  line_chars = np.fromiter((sum(map(len, line)) for line in lines), np.int64, count=len(lines))
+  line_of_char = np.repeat(np.arange(len(lines)), line_chars)
+  counts = np.bincount(line_of_char[cjk], minlength=len(lines))
+  return continues[cjk], counts
