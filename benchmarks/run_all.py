@@ -162,6 +162,23 @@ def demo_section(demo_dir):
           "fine-tuning, pretrained and from scratch.\n\n" + markdown_table(["", ""], rows))
 
 
+def record_status(path, status):
+  """Merges this invocation's {name: (status, seconds)} into the status file (so a report built
+  after `--only` runs still says when every figure was measured); returns the merged table in
+  the order demo, then BENCHMARKS."""
+  history = json.loads(path.read_text()) if path.exists() else {}
+  finished = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
+  for name, (state, seconds) in status.items():
+    history[name] = {"status": state, "seconds": seconds, "finished": finished}
+  order = ["demo"] + [name for name, _, _ in BENCHMARKS]
+  history = {name: history[name] for name in order if name in history}
+  if status:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(history, indent=2) + "\n")
+    tmp.replace(path)
+  return history
+
+
 def readme_block(text, prefix):
   """A report section as the README shows it: without the results file's own `# ` heading (the
   README has its own) and with plots linked from the README's folder (`prefix`/name.png)."""
@@ -225,9 +242,12 @@ def main(argv=None):
                          [[t, c, f"{r:.2f}x", p] for t, c, r, p in summary])
   parts = [f"# Benchmark report\n\nMachine: {machine_info()}. Each benchmark measures bert_tf and "
            "its peers in the same run; figures are medians of interleaved repetitions.\n"]
-  if status:
-    parts.append(markdown_table(["benchmark", "status", "seconds"],
-                                [[n, s, f"{t:.0f}"] for n, (s, t) in status.items()]) + "\n")
+  history = record_status(out / "status.json", status)
+  if history:
+    parts.append("Runs behind these figures (the latest `run_all` invocation of each):\n\n" +
+                 markdown_table(["benchmark", "status", "seconds", "finished (UTC)"],
+                                [[n, h["status"], f"{h['seconds']:.0f}", h["finished"]]
+                                 for n, h in history.items()]) + "\n")
   parts.append(f"## Summary\n\n{table}\n\n![ratios](ratios.png)\n")
   blocks["summary"] = table
   if summary:

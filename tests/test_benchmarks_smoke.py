@@ -122,6 +122,18 @@ def test_report_headlines_read_every_results_file():
       assert rows and all(ratio > 0 for _, ratio, _ in rows), name
 
 
+def test_status_file_keeps_the_latest_run_of_each_benchmark(tmp_path):
+  from benchmarks.run_all import record_status
+  path = tmp_path / "status.json"
+  first = record_status(path, {"encoder": ("ok", 300.0), "demo": ("ok", 200.0)})
+  assert list(first) == ["demo", "encoder"]
+  second = record_status(path, {"encoder": ("failed (exit 1)", 5.0), "squad": ("ok", 60.0)})
+  assert list(second) == ["demo", "encoder", "squad"]
+  assert second["demo"] == first["demo"]
+  assert second["encoder"]["status"] == "failed (exit 1)" and second["encoder"]["seconds"] == 5.0
+  assert record_status(path, {}) == second  # --collect: reads, writes nothing new
+
+
 def test_readme_blocks_are_replaced_between_markers(tmp_path):
   from benchmarks.run_all import readme_block, update_readme
   readme = tmp_path / "README.md"
