@@ -51,12 +51,13 @@ class JiebaSegmenter:
     import jieba  # pylint: disable=import-outside-toplevel
     jieba.setLogLevel(logging.WARNING)
     tokenizer = jieba.Tokenizer()
+    if self.accelerate and not self.user_dict and fast_jieba.rjieba_available():
+      self._cut = fast_jieba.FastJieba(tokenizer)  # loads jieba's dictionary only if it must
+      return
     tokenizer.initialize()
     if self.user_dict:
       tokenizer.load_userdict(str(self.user_dict))
     self._cut = tokenizer.lcut
-    if self.accelerate and not self.user_dict and fast_jieba.rjieba_available():
-      self._cut = fast_jieba.FastJieba(tokenizer)
 
   def __call__(self, text):
     if self._cut is None:

@@ -100,12 +100,20 @@ def test_ambiguous_letter_words_fall_back_to_jieba(tokenizer, monkeypatch):
   calls = []
   original = tokenizer.lcut
   monkeypatch.setattr(tokenizer, "lcut", lambda text: calls.append(text) or original(text))
-  monkeypatch.setitem(fast._freq, "ab", 5)  # pylint: disable=protected-access
-  assert fast("我有ab在手") == original("我有ab在手")
+  in_dictionary = fast._in_dictionary  # pylint: disable=protected-access
+  monkeypatch.setattr(fast, "_in_dictionary", lambda word: word == "ab" or in_dictionary(word))
+  assert fast("我有ab在手，好") == original("我有ab在手，好")
   assert calls == ["我有ab在手"]
   calls.clear()
   fast("我有abc在手")
   assert calls == []
+
+
+def test_rjieba_dictionary_lookups_equal_jiebas_frequency_table(tokenizer):
+  import rjieba  # pylint: disable=import-outside-toplevel
+  # Every entry of jieba's table, including the prefixes it stores with frequency 0.
+  assert all(rjieba.has_word(word) == bool(freq) for word, freq in tokenizer.FREQ.items())
+  assert not rjieba.has_word("不在词典里的一串字")
 
 
 def test_segmenter_uses_it_only_without_a_user_dictionary(tmp_path):
