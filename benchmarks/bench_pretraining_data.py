@@ -14,8 +14,10 @@ ours; the reference has no Chinese word segmentation, so its flag only groups ##
 
 Corpus sizes: the real corpus from ../shared/data repeated k times (documents stay documents;
 a repeat is new text to both programs). Peak memory is the largest sum of resident memory over
-the program's process tree, sampled every 20 ms. Results: benchmarks/results/pretraining_data.
-{json,md,png}.
+the program's process tree, sampled every 100 ms (sampling a process tree every 20 ms took
+3-10% of a run that keeps both cores busy, as ours does, and next to nothing from the
+single-process reference; memory changes slowly, so 100 ms still catches the peak). Results:
+benchmarks/results/pretraining_data.{json,md,png}.
 """
 import argparse
 import json
@@ -56,7 +58,7 @@ def measure(command, cwd):
         peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
       except psutil.Error:
         pass
-      time.sleep(0.02)
+      time.sleep(0.1)
     seconds = time.perf_counter() - start
     out.seek(0)
     err.seek(0)
