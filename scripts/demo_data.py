@@ -69,10 +69,10 @@ def _document(rng):
       negated = rng.random() < 0.25
       food, place = rng.choice(FOODS), rng.choice(PLACES)
       sentences.append(f"One day {name} had {food} at {place} in {town} .")
-      sentences.append(f"{name} thought the {food} {_verb(food)} {'not ' if negated else ''}"
-                       f"{adjective} .")
       liked = good != negated
-      sentences.append(rng.choice(GOOD_AFTER if liked else BAD_AFTER).format(n=name, t=town))
+      after = rng.choice(GOOD_AFTER if liked else BAD_AFTER).format(n=name, t=town)
+      sentences.append(f"{name} thought the {food} {_verb(food)} {'not ' if negated else ''}"
+                       f"{adjective} , so {after}")
     elif kind < 0.75:
       sentences.append(f"{name} {rng.choice(ACTIVITIES)} .")
     elif kind < 0.9:
