@@ -59,10 +59,11 @@ class FastJieba:
     import rjieba  # pylint: disable=import-outside-toplevel
     from jieba import finalseg  # pylint: disable=import-outside-toplevel
     self._tokenizer = tokenizer
-    self._route = rjieba.cut
-    # rjieba.has_word(w) == bool(jieba's FREQ.get(w)) for every entry of jieba's table (prefix
-    # entries have frequency 0); it spares loading jieba's 500k-entry table in every worker.
-    self._in_dictionary = rjieba.has_word
+    route = rjieba.Jieba()  # a private one, as jieba's: rjieba.add_word elsewhere leaves it alone
+    self._route = route.cut
+    # has_word(w) == bool(jieba's FREQ.get(w)) for every entry of jieba's table (prefix entries
+    # have frequency 0); it spares loading jieba's 500k-entry table in every worker.
+    self._in_dictionary = route.has_word
     self._force_split = finalseg.Force_Split_Words
     low = finalseg.MIN_FLOAT
     emit = finalseg.emit_P
