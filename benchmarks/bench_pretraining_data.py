@@ -32,7 +32,7 @@ import time
 
 import psutil
 
-from benchmarks.common import RESULTS, SHARED_DATA, markdown_table, write_results
+from benchmarks.common import RESULTS, SHARED_DATA, machine_info, markdown_table, write_results
 
 CORPORA = {
     # name: (corpus, vocab, sizes (repeats))
@@ -133,7 +133,7 @@ def main(argv=None):
           print(json.dumps(row), flush=True)
         corpus.unlink()
   payload = {"dupe_factor": dupe_factor, "cpus": os.cpu_count(), "our_startup_seconds": startup,
-             "rows": rows}
+             "machine": machine_info(), "rows": rows}
   table = markdown_table(
       ["corpus", "size", "whole word", "reference inst/s", "reference wall s",
        "reference peak MB", "ours inst/s", "ours wall s", "ours peak MB", "speed-up"],

@@ -78,10 +78,12 @@ def run_demo(demo_dir, quick):
 
 
 def run_command(command):
+  """Runs command; returns (status, seconds, finish time in UTC)."""
   print("$ " + " ".join(command), flush=True)
   started = time.perf_counter()
   result = subprocess.run(command, cwd=ROOT)
-  return result.returncode, time.perf_counter() - started
+  state = "ok" if result.returncode == 0 else f"failed (exit {result.returncode})"
+  return state, time.perf_counter() - started, time.strftime("%Y-%m-%d %H:%M", time.gmtime())
 
 
 def _scalars(event_dir, tag):
@@ -163,12 +165,11 @@ def demo_section(demo_dir):
 
 
 def record_status(path, status):
-  """Merges this invocation's {name: (status, seconds)} into the status file (so a report built
-  after `--only` runs still says when every figure was measured); returns the merged table in
-  the order demo, then BENCHMARKS."""
+  """Merges this invocation's {name: (status, seconds, finished)} into the status file (so a
+  report built after `--only` runs still says when every figure was measured); returns the
+  merged table in the order demo, then BENCHMARKS."""
   history = json.loads(path.read_text()) if path.exists() else {}
-  finished = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
-  for name, (state, seconds) in status.items():
+  for name, (state, seconds, finished) in status.items():
     history[name] = {"status": state, "seconds": seconds, "finished": finished}
   order = ["demo"] + [name for name, _, _ in BENCHMARKS]
   history = {name: history[name] for name in order if name in history}
@@ -177,6 +178,20 @@ def record_status(path, status):
     tmp.write_text(json.dumps(history, indent=2) + "\n")
     tmp.replace(path)
   return history
+
+
+def run_table(history, out):
+  """[name, status, seconds, finished] per benchmark with results; results older than the
+  status file give the start date their own results file records."""
+  rows = []
+  for name in ["demo"] + [name for name, _, _ in BENCHMARKS]:
+    if name in history:
+      run = history[name]
+      rows.append([name, run["status"], f"{run['seconds']:.0f}", run["finished"]])
+    elif (out / f"{name}.json").exists():
+      date = json.loads((out / f"{name}.json").read_text()).get("machine", {}).get("date", "")
+      rows.append([name, "ok (before status.json)", "", f"started {date[:16].replace('T', ' ')}"])
+  return rows
 
 
 def readme_block(text, prefix):
@@ -222,11 +237,9 @@ def main(argv=None):
   status = {}
   if not args.collect:
     if not only or "demo" in only:
-      code, seconds = run_demo(args.demo_dir, args.quick)
-      status["demo"] = ("ok" if code == 0 else f"failed (exit {code})", seconds)
+      status["demo"] = run_demo(args.demo_dir, args.quick)
     for name, module, _ in chosen:
-      code, seconds = run_benchmark(module, out, args.quick)
-      status[name] = ("ok" if code == 0 else f"failed (exit {code})", seconds)
+      status[name] = run_benchmark(module, out, args.quick)
   summary, sections, blocks = [], [], {}
   for name, _, title in BENCHMARKS:
     json_path, md_path = out / f"{name}.json", out / f"{name}.md"
@@ -242,12 +255,10 @@ def main(argv=None):
                          [[t, c, f"{r:.2f}x", p] for t, c, r, p in summary])
   parts = [f"# Benchmark report\n\nMachine: {machine_info()}. Each benchmark measures bert_tf and "
            "its peers in the same run; figures are medians of interleaved repetitions.\n"]
-  history = record_status(out / "status.json", status)
-  if history:
+  runs = run_table(record_status(out / "status.json", status), out)
+  if runs:
     parts.append("Runs behind these figures (the latest `run_all` invocation of each):\n\n" +
-                 markdown_table(["benchmark", "status", "seconds", "finished (UTC)"],
-                                [[n, h["status"], f"{h['seconds']:.0f}", h["finished"]]
-                                 for n, h in history.items()]) + "\n")
+                 markdown_table(["benchmark", "status", "seconds", "finished (UTC)"], runs) + "\n")
   parts.append(f"## Summary\n\n{table}\n\n![ratios](ratios.png)\n")
   blocks["summary"] = table
   if summary:
@@ -267,7 +278,7 @@ def main(argv=None):
     prefix = os.path.relpath(out.resolve(), readme.resolve().parent)
     blocks = {name: readme_block(text, prefix) for name, text in blocks.items()}
     print(f"updated {readme}: {', '.join(update_readme(readme, blocks)) or 'no generated blocks'}")
-  failed = [n for n, (s, _) in status.items() if s != "ok"]
+  failed = [n for n, (s, _, _) in status.items() if s != "ok"]
   if failed:
     raise SystemExit(f"benchmarks failed: {', '.join(failed)}")
 

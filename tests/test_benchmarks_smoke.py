@@ -125,13 +125,21 @@ def test_report_headlines_read_every_results_file():
 def test_status_file_keeps_the_latest_run_of_each_benchmark(tmp_path):
   from benchmarks.run_all import record_status
   path = tmp_path / "status.json"
-  first = record_status(path, {"encoder": ("ok", 300.0), "demo": ("ok", 200.0)})
+  first = record_status(path, {"encoder": ("ok", 300.0, "2026-01-01 10:00"),
+                              "demo": ("ok", 200.0, "2026-01-01 09:00")})
   assert list(first) == ["demo", "encoder"]
-  second = record_status(path, {"encoder": ("failed (exit 1)", 5.0), "squad": ("ok", 60.0)})
+  second = record_status(path, {"encoder": ("failed (exit 1)", 5.0, "2026-01-01 11:00"),
+                                "squad": ("ok", 60.0, "2026-01-01 11:01")})
   assert list(second) == ["demo", "encoder", "squad"]
   assert second["demo"] == first["demo"]
   assert second["encoder"]["status"] == "failed (exit 1)" and second["encoder"]["seconds"] == 5.0
   assert record_status(path, {}) == second  # --collect: reads, writes nothing new
+  from benchmarks.run_all import run_table
+  (tmp_path / "tokenizer.json").write_text(json.dumps({"machine": {"date": "2026-01-02T03:04:05"}}))
+  rows = run_table(second, tmp_path)
+  assert [row[0] for row in rows] == ["demo", "encoder", "tokenizer", "squad"]
+  assert rows[2] == ["tokenizer", "ok (before status.json)", "", "started 2026-01-02 03:04"]
+  assert rows[1][1:] == ["failed (exit 1)", "5", "2026-01-01 11:00"]
 
 
 def test_readme_blocks_are_replaced_between_markers(tmp_path):
