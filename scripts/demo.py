@@ -8,7 +8,7 @@
   5. fine-tune it on the sentiment task (bert-run-classifier), and the same model from scratch
      for comparison, and print the accuracies against the majority class
 Each program runs as a user would run it; its command line is printed first. On a 2-core CPU
-the default size takes about 6 minutes (--small: about 2). --gpu=N or --tpu=NAME runs the same
+the default size takes about 4 minutes (--small: under 2). --gpu=N or --tpu=NAME runs the same
 pipeline on that hardware with the recipes' settings (a TPU needs --output_dir on gs://).
 """
 import argparse
