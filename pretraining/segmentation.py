@@ -177,7 +177,7 @@ def cjk_continuations_batch(lines):
   word_starts[np.cumsum(word_lengths) - word_lengths] = True  # (a zero-length word marks nothing new)
   previous_cjk = np.concatenate([[False], cjk[:-1]])
   continues = cjk & previous_cjk & ~word_starts[:len(codes)]
-  line_chars = np.fromiter((sum(map(len, line)) for line in lines), np.int64, count=len(lines))
-  line_of_char = np.repeat(np.arange(len(lines)), line_chars)
+  words_per_line = np.fromiter(map(len, lines), np.int64, count=len(lines))
+  line_of_char = np.repeat(np.repeat(np.arange(len(lines)), words_per_line), word_lengths)
   counts = np.bincount(line_of_char[cjk], minlength=len(lines))
   return continues[cjk], counts
