@@ -40,10 +40,12 @@ class BertLayers:
   """The layers of one BERT encoder, built from a BertConfig and applied to symbolic inputs.
 
   Shared by BertEncoder and BertPretrainer so the pretrainer holds the very same layers (and so
-  the same weight paths) without nesting a model inside a model.
+  the same weight paths) without nesting a model inside a model. `skip_padding`: in training,
+  run the transformer on real tokens only (bert_tf.layers.token_rows); for models that read
+  real positions alone, since padding positions then come out as zeros.
   """
 
-  def __init__(self, config):
+  def __init__(self, config, skip_padding=False):
     c = config
     self.embeddings = BertEmbeddings(
         c.vocab_size, c.hidden_size, c.max_position_embeddings, c.type_vocab_size,
@@ -51,13 +53,13 @@ class BertLayers:
     self.encoder = TransformerStack(
         c.num_hidden_layers, c.hidden_size, c.num_attention_heads, c.intermediate_size,
         c.hidden_act, c.initializer_range, c.hidden_dropout_prob, c.attention_probs_dropout_prob,
-        name="encoder")
+        skip_padding=skip_padding, name="encoder")
     self.pooler = Pooler(c.hidden_size, c.initializer_range, name="pooler")
 
   def __call__(self, inputs):
     embeddings = self.embeddings(inputs["input_ids"], inputs["segment_ids"])
     bias = keras.layers.Lambda(attention_bias, name="attention_bias")(inputs["input_mask"])
-    encoder_outputs = self.encoder(embeddings, bias)
+    encoder_outputs = self.encoder(embeddings, bias, input_mask=inputs["input_mask"])
     sequence_output = encoder_outputs[-1]
     return {
         "sequence_output": sequence_output,

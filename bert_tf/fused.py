@@ -243,3 +243,36 @@ def adam_update(gradient, variable, m, v, learning_rate, step, beta_1, beta_2, e
     learning_rate = learning_rate * tf.where(
         w_norm > 0, tf.where(u_norm > 0, w_norm / u_norm, 1.0), 1.0)
   return m, v, variable - learning_rate * update
+
+
+# --- Row gathers for skipping padding ------------------------------------------------------------
+
+@_jit
+def _gather_rows(x, indices):
+  # x[indices], a zero row where an index equals len(x): one fused pass (the clamped gather and
+  # the select), where a concatenated zero row would copy x first.
+  count = tf.shape(x)[0]
+  rows = tf.gather(x, tf.minimum(indices, count - 1))
+  return tf.where((indices < count)[:, tf.newaxis], rows, tf.zeros_like(rows))
+
+
+def gather_rows(x, indices, inverse):
+  """Rows of x picked by `indices`, an index equal to len(x) giving a row of zeros.
+
+  `inverse` is the opposite map (index len(indices) for rows of x that no index picks), so the
+  gradient is the same gather of dy by `inverse`: each row of x is picked at most once.
+
+  Args:
+    x: float Tensor [rows, width].
+    indices: int32 Tensor [new_rows], values in [0, rows].
+    inverse: int32 Tensor [rows], values in [0, new_rows].
+  Returns:
+    float Tensor [new_rows, width].
+  """
+  x = tf.convert_to_tensor(x)
+
+  @tf.custom_gradient
+  def gather(x):
+    return _gather_rows(x, indices), lambda dy: gather_rows(dy, inverse, indices)
+
+  return gather(x)

@@ -17,7 +17,8 @@ class BertPretrainer(keras.Model):
   Call args:
     inputs: dict of int32 Tensors: `input_ids`, `input_mask`, `segment_ids` [batch_size,
       seq_length] and `masked_lm_positions` [batch_size, max_predictions_per_seq].
-    training: enables dropout.
+    training: enables dropout; outside XLA, training also skips padding tokens
+      (bert_tf.layers.token_rows), so `sequence_output` and `encoder_outputs` are zero there.
   Returns:
     dict with the encoder's `sequence_output`, `pooled_output`, `encoder_outputs`, plus
     `mlm_logits` float32 [batch_size, max_predictions_per_seq, vocab_size] and `nsp_logits`
@@ -29,7 +30,8 @@ class BertPretrainer(keras.Model):
     inputs = encoder_inputs(seq_length)
     inputs["masked_lm_positions"] = keras.Input(shape=(max_predictions_per_seq,), dtype="int32",
                                                 name="masked_lm_positions")
-    bert_layers = BertLayers(config)
+    # The heads read masked positions and [CLS] only, so training skips padding tokens.
+    bert_layers = BertLayers(config, skip_padding=True)
     outputs = dict(bert_layers(inputs))
     with keras.name_scope("cls"):
       mlm_head = MaskedLMHead(config.vocab_size, config.hidden_size, config.hidden_act,

@@ -35,7 +35,8 @@ class BertClassifier(_FineTuningModel):
   def __init__(self, config, num_classes, seq_length=None, dropout_rate=None, **kwargs):
     config = as_config(config)
     inputs = encoder_inputs(seq_length)
-    bert_layers = BertLayers(config)
+    # The head reads [CLS] only, so training skips padding tokens (bert_tf.layers.token_rows).
+    bert_layers = BertLayers(config, skip_padding=True)
     outputs = dict(bert_layers(inputs))
     rate = config.hidden_dropout_prob if dropout_rate is None else dropout_rate
     head = ClassificationHead(config.hidden_size, num_classes, rate, config.initializer_range,

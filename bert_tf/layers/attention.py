@@ -67,8 +67,10 @@ class SelfAttention(keras.layers.Layer):
     """Attention probabilities [batch_size, num_heads, seq_length (query), seq_length (key)],
     before dropout (what `call` attends with at inference; also for attention maps)."""
     shape = tf.shape(hidden_states)
-    query = self._split_heads(self.query(hidden_states), shape[0], shape[1])
-    key = self._split_heads(self.key(hidden_states), shape[0], shape[1])
+    return self._probs(self._split_heads(self.query(hidden_states), shape[0], shape[1]),
+                       self._split_heads(self.key(hidden_states), shape[0], shape[1]), bias)
+
+  def _probs(self, query, key, bias):
     # Scale the query, not the [seq, seq] scores: same result, fewer multiplies.
     query = query * tf.cast(1.0 / math.sqrt(self.head_size), query.dtype)
     # Einsums over [batch, seq, heads, head_size] let the backend pick the layout instead of
@@ -79,13 +81,23 @@ class SelfAttention(keras.layers.Layer):
     scores = tf.cast(scores, tf.float32) + tf.cast(bias, tf.float32)
     return tf.cast(tf.nn.softmax(scores, axis=-1), self.compute_dtype)
 
-  def call(self, hidden_states, bias, training=None):
-    shape = tf.shape(hidden_states)
-    batch_size, seq_length = shape[0], shape[1]
-    value = self._split_heads(self.value(hidden_states), batch_size, seq_length)
-    probs = self.dropout(self.attention_probs(hidden_states, bias), training=training)
+  def call(self, hidden_states, bias, training=None, token_rows=None):
+    """With `token_rows` (bert_tf.layers.token_rows.TokenRows), hidden_states and the result
+    are [rows, hidden_size] rows of real tokens; the scores still use the padded layout."""
+    if token_rows is None:
+      shape = tf.shape(hidden_states)
+      batch_size, seq_length = shape[0], shape[1]
+      query, key, value = (self._split_heads(dense(hidden_states), batch_size, seq_length)
+                           for dense in (self.query, self.key, self.value))
+    else:
+      batch_size, seq_length = token_rows.batch_size, token_rows.seq_length
+      query, key, value = (
+          self._split_heads(token_rows.to_tokens(dense(hidden_states)), batch_size, seq_length)
+          for dense in (self.query, self.key, self.value))
+    probs = self.dropout(self._probs(query, key, bias), training=training)
     context = tf.einsum("bnqk,bknd->bqnd", probs, value)
-    return tf.reshape(context, [batch_size, seq_length, self.hidden_size])
+    context = tf.reshape(context, [batch_size, seq_length, self.hidden_size])
+    return context if token_rows is None else token_rows.to_rows(context)
 
   def compute_output_shape(self, hidden_states_shape, bias_shape=None):
     return hidden_states_shape
@@ -122,8 +134,8 @@ class BertAttention(keras.layers.Layer):
     self.output_block.build(hidden_states_shape)
     self.built = True
 
-  def call(self, hidden_states, bias, training=None):
-    context = self.self_attention(hidden_states, bias, training=training)
+  def call(self, hidden_states, bias, training=None, token_rows=None):
+    context = self.self_attention(hidden_states, bias, training=training, token_rows=token_rows)
     return self.output_block(context, hidden_states, training=training)
 
   def compute_output_shape(self, hidden_states_shape, bias_shape=None):

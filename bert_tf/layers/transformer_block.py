@@ -1,6 +1,7 @@
 """One post-LayerNorm transformer block (the original `encoder/layer_N`) and the stack of them."""
 import keras
 
+from bert_tf.layers import token_rows
 from bert_tf.layers.attention import BertAttention
 from bert_tf.layers.feed_forward import Intermediate
 from bert_tf.layers.residual import DenseResidualNorm
@@ -40,8 +41,10 @@ class TransformerBlock(keras.layers.Layer):
                             hidden_states_shape)
     self.built = True
 
-  def call(self, hidden_states, bias, training=None):
-    attention_output = self.attention(hidden_states, bias, training=training)
+  def call(self, hidden_states, bias, training=None, token_rows=None):
+    """With `token_rows`, hidden_states and the result are [rows, hidden_size] (TokenRows)."""
+    attention_output = self.attention(hidden_states, bias, training=training,
+                                      token_rows=token_rows)
     intermediate_output = self.intermediate(attention_output, training=training)
     return self.output_block(intermediate_output, attention_output, training=training)
 
@@ -61,36 +64,53 @@ class TransformerBlock(keras.layers.Layer):
 class TransformerStack(keras.layers.Layer):
   """`num_layers` TransformerBlocks named `layer_0` ... (the original `bert/encoder` scope).
 
+  With `skip_padding`, a training call given `input_mask` runs the blocks on the real tokens only
+  (bert_tf.layers.token_rows) where shapes may be dynamic; the outputs are then zero at padding.
+
+  Call args:
+    hidden_states: float Tensor [batch_size, seq_length, hidden_size].
+    bias: float Tensor [batch_size, 1, 1, seq_length], additive attention bias.
+    input_mask: optional int Tensor [batch_size, seq_length], needed for skip_padding.
   Returns:
     list of float Tensors [batch_size, seq_length, hidden_size], one per block.
   """
 
   def __init__(self, num_layers, hidden_size, num_heads, intermediate_size, activation="gelu",
-               initializer_range=0.02, dropout_rate=0.1, attention_dropout_rate=0.1, **kwargs):
+               initializer_range=0.02, dropout_rate=0.1, attention_dropout_rate=0.1,
+               skip_padding=False, **kwargs):
     super().__init__(**kwargs)
     self.num_layers = num_layers
+    self.skip_padding = skip_padding
     self.block_args = dict(hidden_size=hidden_size, num_heads=num_heads,
                            intermediate_size=intermediate_size, activation=activation,
                            initializer_range=initializer_range, dropout_rate=dropout_rate,
                            attention_dropout_rate=attention_dropout_rate)
     self.blocks = [TransformerBlock(**self.block_args, name=f"layer_{i}") for i in range(num_layers)]
 
-  def build(self, hidden_states_shape, bias_shape=None):
+  def build(self, hidden_states_shape, bias_shape=None, input_mask_shape=None):
     for block in self.blocks:
       block.build(hidden_states_shape)
     self.built = True
 
-  def call(self, hidden_states, bias, training=None):
+  def call(self, hidden_states, bias, input_mask=None, training=None):
+    if self.skip_padding and input_mask is not None and token_rows.skips_padding(training):
+      rows = token_rows.TokenRows(input_mask)
+      hidden_states = rows.to_rows(hidden_states)
+      outputs = []
+      for block in self.blocks:
+        hidden_states = block(hidden_states, bias, training=training, token_rows=rows)
+        outputs.append(rows.to_tokens(hidden_states))
+      return outputs
     outputs = []
     for block in self.blocks:
       hidden_states = block(hidden_states, bias, training=training)
       outputs.append(hidden_states)
     return outputs
 
-  def compute_output_shape(self, hidden_states_shape, bias_shape=None):
+  def compute_output_shape(self, hidden_states_shape, bias_shape=None, input_mask_shape=None):
     return [tuple(hidden_states_shape)] * self.num_layers
 
   def get_config(self):
     config = super().get_config()
-    config.update(num_layers=self.num_layers, **self.block_args)
+    config.update(num_layers=self.num_layers, skip_padding=self.skip_padding, **self.block_args)
     return config

@@ -1,0 +1,76 @@
+"""Skipping padding in training: the real tokens of a padded batch as the rows of one matrix.
+
+Every part of a transformer block except the attention scores works on each token alone (the
+dense layers, GELU, dropout, residual adds, LayerNorm), so it can run on the real tokens only:
+a batch whose sequences are a quarter padding then costs a quarter less in those parts, which
+hold nearly all of BERT's matmul FLOPs. Only the attention needs the [batch, seq] layout, so its
+query, key and value are laid back out for the scores and its context is gathered back to rows.
+NVIDIA's and other "unpadded" BERT implementations do the same.
+
+The number of real tokens changes from batch to batch, so this path has dynamic shapes: it runs
+wherever TensorFlow runs ops one by one (CPU, GPU without XLA) and is off inside an XLA
+computation (jit_compile=True, TPUs), which needs static shapes. The row count is rounded up to
+a multiple of about 1/32 of the batch's tokens (at least seq_length), so the XLA-fused kernels
+(bert_tf.fused) compile for a few row counts, not for every batch; the extra rows are zeros and
+never reach an output.
+
+Outputs at real tokens equal the padded computation's; padding tokens come out as zeros instead
+of the values the padded computation gives them, which is why only the models that read real
+positions alone (BertPretrainer: masked positions and [CLS]; BertClassifier: [CLS]) use it.
+`set_skip_padding(False)` turns it off everywhere (for comparisons and debugging).
+"""
+import tensorflow as tf
+from tensorflow.python.ops import control_flow_util  # pylint: disable=g-direct-tensorflow-import
+
+from bert_tf import fused
+
+_SKIP_PADDING = {"enabled": True}
+# The row count is a multiple of max(seq_length, batch tokens / _ROW_GRANULES).
+_ROW_GRANULES = 32
+
+
+def set_skip_padding(enabled):
+  """Skip padding tokens in training (default) or compute them; for functions traced afterwards."""
+  _SKIP_PADDING["enabled"] = bool(enabled)
+
+
+def skips_padding(training):
+  """Whether a training call traced now can use TokenRows: enabled, and not inside an XLA
+  computation (jit_compile or a TPU), where shapes must be static."""
+  if not training or not _SKIP_PADDING["enabled"]:
+    return False
+  return tf.executing_eagerly() or not control_flow_util.GraphOrParentsInXlaContext(
+      tf.compat.v1.get_default_graph())
+
+
+class TokenRows:
+  """The real tokens of a padded batch as rows, and the way back.
+
+  Args:
+    input_mask: int Tensor [batch_size, seq_length], 1 for real tokens, 0 for padding.
+  """
+
+  def __init__(self, input_mask):
+    shape = tf.shape(input_mask)
+    self.batch_size, self.seq_length = shape[0], shape[1]
+    tokens = self.batch_size * self.seq_length
+    positions = tf.cast(tf.where(tf.reshape(input_mask, [-1]) > 0)[:, 0], tf.int32)
+    count = tf.size(positions)
+    granule = tf.maximum(self.seq_length, tokens // _ROW_GRANULES)
+    rows = tf.minimum(tokens, tf.maximum((count + granule - 1) // granule, 1) * granule)
+    # Row r holds token row_positions[r]; rows past the real tokens read the zero row (`tokens`).
+    self.row_positions = tf.concat([positions, tf.fill([rows - count], tokens)], 0)
+    # Token t sits in row token_rows[t]; padding tokens read the zero row (`rows`).
+    self.token_rows = tf.tensor_scatter_nd_update(tf.fill([tokens], rows), positions[:, tf.newaxis],
+                                                  tf.range(count))
+
+  def to_rows(self, x):
+    """float Tensor [batch_size, seq_length, width] -> [rows, width], real tokens first."""
+    width = x.shape[-1] if x.shape[-1] is not None else tf.shape(x)[-1]
+    return fused.gather_rows(tf.reshape(x, [-1, width]), self.row_positions, self.token_rows)
+
+  def to_tokens(self, rows):
+    """float Tensor [rows, width] -> [batch_size, seq_length, width], zeros at padding."""
+    width = rows.shape[-1] if rows.shape[-1] is not None else tf.shape(rows)[-1]
+    flat = fused.gather_rows(rows, self.token_rows, self.row_positions)
+    return tf.reshape(flat, [self.batch_size, self.seq_length, width])
