@@ -216,9 +216,10 @@ def global_norm(tensors):
 # --- Adam / LAMB update of one variable ----------------------------------------------------------
 
 @_jit
-def adam_update(gradient, variable, m, v, learning_rate, step, beta_1, beta_2, epsilon,
-                weight_decay_rate, bias_correction, decay, adapt):
-  """New (m, v, variable) after one Adam step with decoupled weight decay (LAMB with `adapt`).
+def adam_update(gradient, gradient_scale, variable, m, v, learning_rate, step, beta_1, beta_2,
+                epsilon, weight_decay_rate, bias_correction, decay, adapt):
+  """New (m, v, variable) after one Adam step with decoupled weight decay (LAMB with `adapt`)
+  on gradient * gradient_scale (the global-norm clipping factor, applied in the same loop).
 
   update = m_hat / (sqrt(v_hat) + epsilon) (+ weight_decay_rate * variable with `decay`), the
   hats bias-corrected with `bias_correction`; with `adapt` the step is scaled by the trust ratio
@@ -226,9 +227,10 @@ def adam_update(gradient, variable, m, v, learning_rate, step, beta_1, beta_2, e
 
   Args:
     gradient, variable, m, v: float Tensors of one shape.
-    learning_rate, step: scalar float Tensors (step counts from 1).
+    gradient_scale, learning_rate, step: scalar float Tensors (step counts from 1).
     beta_1, beta_2, epsilon, weight_decay_rate, bias_correction, decay, adapt: Python values.
   """
+  gradient = gradient * gradient_scale
   m = m * beta_1 + gradient * (1.0 - beta_1)
   v = v * beta_2 + tf.square(gradient) * (1.0 - beta_2)
   if bias_correction:

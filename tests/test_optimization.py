@@ -28,16 +28,19 @@ def run_ours(optimizer, values, grads):
   return [np.array(v.numpy()) for v in variables]
 
 
-@pytest.mark.parametrize("weight_decay", [0.01, 0.0])
-def test_lamb_matches_tf_models_step_by_step(weight_decay):
+@pytest.mark.parametrize("weight_decay,clip_norm", [(0.01, None), (0.0, None), (0.01, 1.0)])
+def test_lamb_matches_tf_models_step_by_step(weight_decay, clip_norm):
   tf = pytest.importorskip("tensorflow")
   lamb = pytest.importorskip("official.modeling.optimization.lamb")
   values, grads = variables_and_gradients()
+  if clip_norm:  # global norms about 14: every step is clipped (our update kernel scales them)
+    grads = [[g * 2.0 for g in step_grads] for step_grads in grads]
   exclude = ["LayerNorm", "layer_norm", "bias"]
   reference = lamb.LAMB(learning_rate=0.01, weight_decay_rate=weight_decay,
-                        exclude_from_weight_decay=exclude)
+                        exclude_from_weight_decay=exclude, global_clipnorm=clip_norm)
   ref_vars = [tf.Variable(v, name=n) for v, n in zip(values, NAMES)]
-  ours = optimization.Lamb(learning_rate=0.01, weight_decay_rate=weight_decay)
+  ours = optimization.Lamb(learning_rate=0.01, weight_decay_rate=weight_decay,
+                           global_clipnorm=clip_norm)
   variables = [keras.Variable(v, name=n) for v, n in zip(values, NAMES)]
   for step_grads in grads:
     reference.apply_gradients(zip([tf.constant(g) for g in step_grads], ref_vars))
