@@ -11,7 +11,11 @@ loss, backward, global-norm clipping at 1.0 and a LAMB update, on a fixed batch 
                           official.modeling.optimization LAMB
   keras-hub BertBackbone  BertBackbone + keras_hub.layers.MaskedLMHead (tied embeddings) + an
                           NSP dense layer, Keras 3's built-in Lamb
-each as one tf.function step (XLA off and on), with the same loss formula. Timed repetitions of
+each as one tf.function step (XLA off and on), with the same loss formula. Outside XLA bert_tf's
+training skips the padding tokens (bert_tf.layers.token_rows; a quarter of this batch): the row
+"bert_tf, padding computed" is the same step with that switched off, i.e. what the fused kernels
+alone give; inside XLA shapes are static and every implementation computes padding. Timed
+repetitions of
 --steps steps interleave the implementations; each figure is their median. MFU = model matmul
 FLOPs (3x the forward's: forward + two for the backward) per second over the fp32 matmul
 ceiling measured in the same run. bert_tf also runs under the mixed_bfloat16 policy.
@@ -23,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from benchmarks.bench_encoder import CONFIGS, _interleaved_medians, forward_flops
+from bert_tf.layers import token_rows
 from benchmarks.common import RESULTS, machine_info, markdown_table, matmul_ceiling_gflops, write_results
 
 SEQ, PREDICTIONS = 128, 20
@@ -155,6 +160,8 @@ def measure(config_name, reps, steps, ceiling):
     builders = {"bert_tf": build_bert_tf, "tf-models BertPretrainer": build_tf_models,
                 "keras-hub BertBackbone": build_keras_hub,
                 "bert_tf bf16": lambda c: build_bert_tf(c, "mixed_bfloat16")}
+    if not xla:
+      builders["bert_tf, padding computed"] = build_bert_tf
     fns = {}
     for name, build in builders.items():
       try:
@@ -162,6 +169,10 @@ def measure(config_name, reps, steps, ceiling):
       except ImportError as e:
         print(f"skipping {name}: {e}", file=sys.stderr)
         continue
+      # The switch acts when the step is traced, so trace it now.
+      token_rows.set_skip_padding(name != "bert_tf, padding computed")
+      step.get_concrete_function(features)
+      token_rows.set_skip_padding(True)
       # Each timed call runs `steps` steps and waits for the last loss.
       fns[name] = lambda step=step: float(
           [step(features) for _ in range(steps)][-1])
@@ -199,8 +210,11 @@ def main(argv=None):
         f"{r['sequences_per_s']:.2f}", f"{r['mfu']:.0%}",
         f"{r['vs_faster_peer']:.2f}x" if r["vs_faster_peer"] else ""] for r in rows])
   markdown = (f"Training step (forward, MLM+NSP loss, backward, clipping, LAMB), length {SEQ}, "
-              f"{PREDICTIONS} predictions, median of {reps} x {steps} steps, {machine_info()['cpus']} "
-              f"CPUs; fp32 matmul ceiling {ceiling:.0f} GFLOP/s.\n\n{table}")
+              f"{PREDICTIONS} predictions, a quarter of every sequence padding, median of {reps} x "
+              f"{steps} steps, {machine_info()['cpus']} CPUs; fp32 matmul ceiling {ceiling:.0f} "
+              f"GFLOP/s. Without XLA bert_tf skips the padding tokens; \"padding computed\" is the "
+              f"same step without that. MFU counts the FLOPs of every token, padding included."
+              f"\n\n{table}")
   write_results(args.output_dir, "pretraining_step", {"rows": rows, "ceiling_gflops": ceiling,
                                                       "machine": machine_info()}, markdown)
   print(markdown)

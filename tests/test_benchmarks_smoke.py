@@ -64,9 +64,11 @@ def test_pretraining_step_benchmark_quick(tmp_path):
   _run("benchmarks.bench_pretraining", tmp_path)
   rows = json.loads((tmp_path / "pretraining_step.json").read_text())["rows"]
   names = {r["implementation"] for r in rows}
-  assert names == {"bert_tf", "bert_tf bf16", "tf-models BertPretrainer", "keras-hub BertBackbone"}
+  assert names == {"bert_tf", "bert_tf bf16", "tf-models BertPretrainer", "keras-hub BertBackbone",
+                   "bert_tf, padding computed"}
   assert all(r["sequences_per_s"] > 0 and 0 < r["mfu"] < 1 for r in rows)
   assert {r["xla"] for r in rows} == {False, True}
+  assert [r["xla"] for r in rows if r["implementation"] == "bert_tf, padding computed"] == [False]
 
 
 def test_training_flops_by_hand():
