@@ -20,6 +20,7 @@ import functools
 import math
 
 import tensorflow as tf
+from tensorflow.python.ops import control_flow_util  # pylint: disable=g-direct-tensorflow-import
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _XLA_KERNELS = {"enabled": True}
@@ -82,15 +83,65 @@ def gelu(x):
 
 # --- Dropout -------------------------------------------------------------------------------------
 
+def in_xla_context():
+  """Whether ops created now are compiled by XLA as one computation (jit_compile, TPUs)."""
+  return not tf.executing_eagerly() and control_flow_util.GraphOrParentsInXlaContext(
+      tf.compat.v1.get_default_graph())
+
+
+_PHILOX_MULTIPLIERS = (0xD2511F53, 0xCD9E8D57)
+_PHILOX_KEY_STEPS = (0x9E3779B9, 0xBB67AE85)
+
+
+def philox4x32(counter, key, rounds=10):
+  """The Philox4x32 counter-based generator (Salmon et al. 2011, Random123's reference).
+
+  Args:
+    counter: 4 uint32 Tensors of one shape; key: 2 uint32 Tensors (scalars or that shape).
+  Returns:
+    4 uint32 Tensors of random bits, one output block per counter.
+  """
+  c0, c1, c2, c3 = counter
+  k0, k1 = key
+  xor = tf.bitwise.bitwise_xor
+  for r in range(rounds):
+    # 32 x 32 -> 64-bit products: high and low halves.
+    p0 = tf.cast(c0, tf.uint64) * tf.constant(_PHILOX_MULTIPLIERS[0], tf.uint64)
+    p1 = tf.cast(c2, tf.uint64) * tf.constant(_PHILOX_MULTIPLIERS[1], tf.uint64)
+    hi0 = tf.cast(tf.bitwise.right_shift(p0, tf.constant(32, tf.uint64)), tf.uint32)
+    hi1 = tf.cast(tf.bitwise.right_shift(p1, tf.constant(32, tf.uint64)), tf.uint32)
+    c0, c1, c2, c3 = xor(xor(hi1, c1), k0), tf.cast(p1, tf.uint32), xor(xor(hi0, c3), k1), \
+        tf.cast(p0, tf.uint32)
+    if r < rounds - 1:
+      k0 = k0 + tf.constant(_PHILOX_KEY_STEPS[0], tf.uint32)
+      k1 = k1 + tf.constant(_PHILOX_KEY_STEPS[1], tf.uint32)
+  return c0, c1, c2, c3
+
+
 def random_bits16(shape, seed):
-  """uint16 Tensor `shape` of random bits: Philox draws 32 bits at a time, and 16 bits per
-  element decide a dropout with rate resolution 2^-16, so each draw serves two elements (1.5x
-  faster mask generation than one float per element). `seed`: int32 Tensor [2]."""
+  """uint16 Tensor `shape` of random bits from Philox4x32-10; 16 bits per element decide a
+  dropout with rate resolution 2^-16, so each 32-bit draw serves two elements. `seed`: int32
+  Tensor [2].
+
+  Outside XLA this is TensorFlow's stateless Philox kernel (multi-threaded C++). Inside an XLA
+  computation that kernel becomes XLA's RNG expansion, which on a CPU took 2.4x as long as the
+  same Philox written here in 32-bit integer ops (block i of the flat output from counter (i, 0,
+  0, 0) under the seed as key; 3.9 vs 1.6 ms for a [8, 12, 128, 128] mask): that one is used
+  there. The two give different (equally random) masks for one seed.
+  """
   shape = tf.convert_to_tensor(shape, tf.int32)
   size = tf.reduce_prod(shape)
-  draws = tf.random.stateless_uniform([(size + 1) // 2], seed=seed, minval=None, maxval=None,
-                                      dtype=tf.uint32)
-  return tf.reshape(tf.reshape(tf.bitcast(draws, tf.uint16), [-1])[:size], shape)
+  if in_xla_context():
+    counter = tf.bitcast(tf.range((size + 7) // 8, dtype=tf.int32), tf.uint32)
+    zeros = tf.zeros_like(counter)
+    key = tf.bitcast(tf.cast(seed, tf.int32), tf.uint32)
+    blocks = tf.stack(philox4x32((counter, zeros, zeros, zeros), (key[0], key[1])), axis=-1)
+    bits = tf.reshape(tf.bitcast(blocks, tf.uint16), [-1])
+  else:
+    draws = tf.random.stateless_uniform([(size + 1) // 2], seed=seed, minval=None, maxval=None,
+                                        dtype=tf.uint32)
+    bits = tf.reshape(tf.bitcast(draws, tf.uint16), [-1])
+  return tf.reshape(bits[:size], shape)
 
 
 def _keep_threshold(rate):

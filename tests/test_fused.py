@@ -109,11 +109,39 @@ def test_kernels_run_inside_a_compiled_step_and_under_mirrored_strategy():
     np.testing.assert_allclose(value, eager[0], rtol=1e-5)
 
 
-def test_random_bits_are_uniform_and_dropout_keeps_the_rate():
-  bits = fused.random_bits16([1000, 101], tf.constant([3, 5]))   # odd width: the tail draw
+# Random123's known-answer vectors for Philox4x32-10 (kat_vectors): counter, key -> output.
+PHILOX_KAT = [
+    ((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
+    ((0xFFFFFFFF,) * 4, (0xFFFFFFFF,) * 2, (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
+    ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
+     (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1)),
+]
+
+
+@pytest.mark.parametrize("counter,key,expected", PHILOX_KAT)
+def test_philox_matches_random123_known_answers(counter, key, expected):
+  as_u32 = lambda values: [tf.constant([v], tf.uint32) for v in values]  # pylint: disable=unnecessary-lambda-assignment
+  for compile_ in (False, True):
+    out = tf.function(lambda c, k: fused.philox4x32(c, k), jit_compile=compile_)(
+        as_u32(counter), as_u32(key))
+    assert tuple(int(o.numpy()[0]) for o in out) == expected
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])  # TensorFlow's Philox kernel / ours in XLA
+def test_random_bits_are_uniform_and_dropout_keeps_the_rate(jit_compile):
+  bits = tf.function(fused.random_bits16, jit_compile=jit_compile)(
+      tf.constant([1000, 101]), tf.constant([3, 5]))   # odd width: the tail draw
   assert bits.dtype == tf.uint16 and bits.shape == (1000, 101)
   values = tf.cast(bits, tf.float32).numpy() / 65536.0
   assert abs(values.mean() - 0.5) < 0.005 and abs(values.std() - 1 / math.sqrt(12)) < 0.005
+  # Neighbouring elements (two halves of one draw, adjacent draws) are uncorrelated.
+  flat = values.reshape(-1) - 0.5
+  for lag in (1, 2, 8):
+    assert abs(np.mean(flat[:-lag] * flat[lag:])) < 0.002
+  # Another seed, other bits.
+  other = tf.function(fused.random_bits16, jit_compile=jit_compile)(
+      tf.constant([1000, 101]), tf.constant([3, 6]))
+  assert (other.numpy() != bits.numpy()).mean() > 0.99
   x = tf.ones([1000, 101])
   dropped = fused.dropout(x, 0.1, bits).numpy()
   # Kept elements are scaled by 1 / (1 - rate); the drop rate is binomial around 0.1.

@@ -20,7 +20,6 @@ positions alone (BertPretrainer: masked positions and [CLS]; BertClassifier: [CL
 `set_skip_padding(False)` turns it off everywhere (for comparisons and debugging).
 """
 import tensorflow as tf
-from tensorflow.python.ops import control_flow_util  # pylint: disable=g-direct-tensorflow-import
 
 from bert_tf import fused
 
@@ -37,10 +36,7 @@ def set_skip_padding(enabled):
 def skips_padding(training):
   """Whether a training call traced now can use TokenRows: enabled, and not inside an XLA
   computation (jit_compile or a TPU), where shapes must be static."""
-  if not training or not _SKIP_PADDING["enabled"]:
-    return False
-  return tf.executing_eagerly() or not control_flow_util.GraphOrParentsInXlaContext(
-      tf.compat.v1.get_default_graph())
+  return bool(training) and _SKIP_PADDING["enabled"] and not fused.in_xla_context()
 
 
 class TokenRows:
