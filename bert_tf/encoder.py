@@ -56,16 +56,23 @@ class BertLayers:
         skip_padding=skip_padding, name="encoder")
     self.pooler = Pooler(c.hidden_size, c.initializer_range, name="pooler")
 
-  def __call__(self, inputs):
+  def __call__(self, inputs, output_positions=None):
+    """Symbolic outputs for `inputs`; with `output_positions` (int32 [batch_size, positions],
+    [CLS] = 0 first) also `selected_output`, the last layer at those positions computed for them
+    alone, from which the pooler then reads [CLS]."""
     embeddings = self.embeddings(inputs["input_ids"], inputs["segment_ids"])
     bias = keras.layers.Lambda(attention_bias, name="attention_bias")(inputs["input_mask"])
-    encoder_outputs = self.encoder(embeddings, bias, input_mask=inputs["input_mask"])
-    sequence_output = encoder_outputs[-1]
-    return {
-        "sequence_output": sequence_output,
-        "pooled_output": self.pooler(sequence_output),
-        "encoder_outputs": encoder_outputs,
-    }
+    outputs = {}
+    if output_positions is None:
+      encoder_outputs = self.encoder(embeddings, bias, input_mask=inputs["input_mask"])
+      first_token_source = encoder_outputs[-1]
+    else:
+      *encoder_outputs, outputs["selected_output"] = self.encoder(
+          embeddings, bias, input_mask=inputs["input_mask"], output_positions=output_positions)
+      first_token_source = outputs["selected_output"]
+    outputs.update(sequence_output=encoder_outputs[-1],
+                   pooled_output=self.pooler(first_token_source), encoder_outputs=encoder_outputs)
+    return outputs
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")

@@ -30,15 +30,19 @@ class BertPretrainer(keras.Model):
     inputs = encoder_inputs(seq_length)
     inputs["masked_lm_positions"] = keras.Input(shape=(max_predictions_per_seq,), dtype="int32",
                                                 name="masked_lm_positions")
-    # The heads read masked positions and [CLS] only, so training skips padding tokens.
+    # The heads read masked positions and [CLS] only, so training skips padding tokens, and the
+    # last layer is computed at [CLS] and the masked positions alone (bert_tf.layers).
     bert_layers = BertLayers(config, skip_padding=True)
-    outputs = dict(bert_layers(inputs))
+    positions = inputs["masked_lm_positions"]
+    outputs = dict(bert_layers(inputs, output_positions=keras.ops.concatenate(
+        [keras.ops.zeros_like(positions[:, :1]), positions], axis=1)))
+    selected = outputs.pop("selected_output")
     with keras.name_scope("cls"):
       mlm_head = MaskedLMHead(config.vocab_size, config.hidden_size, config.hidden_act,
                               config.initializer_range, name="predictions")
       nsp_head = NextSentenceHead(config.hidden_size, config.initializer_range,
                                   name="seq_relationship")
-      outputs["mlm_logits"] = mlm_head(outputs["sequence_output"], inputs["masked_lm_positions"],
+      outputs["mlm_logits"] = mlm_head(selected[:, 1:], None,
                                        bert_layers.embeddings.word_embeddings)
       outputs["nsp_logits"] = nsp_head(outputs["pooled_output"])
     kwargs.setdefault("name", "bert_pretrainer")

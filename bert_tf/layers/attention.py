@@ -81,23 +81,38 @@ class SelfAttention(keras.layers.Layer):
     scores = tf.cast(scores, tf.float32) + tf.cast(bias, tf.float32)
     return tf.cast(tf.nn.softmax(scores, axis=-1), self.compute_dtype)
 
-  def call(self, hidden_states, bias, training=None, token_rows=None):
+  def call(self, hidden_states, bias, training=None, token_rows=None, query_states=None):
     """With `token_rows` (bert_tf.layers.token_rows.TokenRows), hidden_states and the result
-    are [rows, hidden_size] rows of real tokens; the scores still use the padded layout."""
+    are [rows, hidden_size] rows of real tokens; the scores still use the padded layout.
+
+    With `query_states` (float [batch_size, num_queries, hidden_size]: hidden states at some
+    positions), only those positions attend, to keys and values of every token; the result is
+    then [batch_size, num_queries, hidden_size].
+    """
     if token_rows is None:
       shape = tf.shape(hidden_states)
       batch_size, seq_length = shape[0], shape[1]
-      query, key, value = (self._split_heads(dense(hidden_states), batch_size, seq_length)
-                           for dense in (self.query, self.key, self.value))
+      key, value = (self._split_heads(dense(hidden_states), batch_size, seq_length)
+                    for dense in (self.key, self.value))
     else:
       batch_size, seq_length = token_rows.batch_size, token_rows.seq_length
-      query, key, value = (
+      key, value = (
           self._split_heads(token_rows.to_tokens(dense(hidden_states)), batch_size, seq_length)
-          for dense in (self.query, self.key, self.value))
+          for dense in (self.key, self.value))
+    if query_states is not None:
+      num_queries = tf.shape(query_states)[1]
+      query = self._split_heads(self.query(query_states), batch_size, num_queries)
+    elif token_rows is None:
+      num_queries = seq_length
+      query = self._split_heads(self.query(hidden_states), batch_size, seq_length)
+    else:
+      num_queries = seq_length
+      query = self._split_heads(token_rows.to_tokens(self.query(hidden_states)), batch_size,
+                                seq_length)
     probs = self.dropout(self._probs(query, key, bias), training=training)
     context = tf.einsum("bnqk,bknd->bqnd", probs, value)
-    context = tf.reshape(context, [batch_size, seq_length, self.hidden_size])
-    return context if token_rows is None else token_rows.to_rows(context)
+    context = tf.reshape(context, [batch_size, num_queries, self.hidden_size])
+    return token_rows.to_rows(context) if token_rows is not None and query_states is None else context
 
   def compute_output_shape(self, hidden_states_shape, bias_shape=None):
     return hidden_states_shape
@@ -134,9 +149,12 @@ class BertAttention(keras.layers.Layer):
     self.output_block.build(hidden_states_shape)
     self.built = True
 
-  def call(self, hidden_states, bias, training=None, token_rows=None):
-    context = self.self_attention(hidden_states, bias, training=training, token_rows=token_rows)
-    return self.output_block(context, hidden_states, training=training)
+  def call(self, hidden_states, bias, training=None, token_rows=None, query_states=None):
+    """`token_rows`, `query_states`: see SelfAttention.call; the residual is the queries'."""
+    context = self.self_attention(hidden_states, bias, training=training, token_rows=token_rows,
+                                  query_states=query_states)
+    residual = hidden_states if query_states is None else query_states
+    return self.output_block(context, residual, training=training)
 
   def compute_output_shape(self, hidden_states_shape, bias_shape=None):
     return hidden_states_shape

@@ -50,7 +50,8 @@ class MaskedLMHead(keras.layers.Layer):
 
   Call args:
     sequence_output: float Tensor [batch_size, seq_length, hidden_size].
-    masked_lm_positions: int32 Tensor [batch_size, num_predictions].
+    masked_lm_positions: int32 Tensor [batch_size, num_predictions], or None when
+      sequence_output already holds just those positions [batch_size, num_predictions, hidden].
     embedding_table: float Tensor [vocab_size, hidden_size].
   Returns:
     float32 Tensor [batch_size, num_predictions, vocab_size] of logits.
@@ -78,7 +79,9 @@ class MaskedLMHead(keras.layers.Layer):
     self.built = True
 
   def call(self, sequence_output, masked_lm_positions, embedding_table, training=None):
-    gathered = tf.gather(sequence_output, masked_lm_positions, batch_dims=1)
+    # masked_lm_positions None: sequence_output is already [batch_size, num_predictions, hidden].
+    gathered = (sequence_output if masked_lm_positions is None else
+                tf.gather(sequence_output, masked_lm_positions, batch_dims=1))
     hidden = self.transform_layer_norm(
         dense_activation(self.transform_dense, self.activation, gathered, training), training=training)
     table = tf.cast(embedding_table, hidden.dtype)
@@ -94,7 +97,8 @@ class MaskedLMHead(keras.layers.Layer):
 
   def compute_output_shape(self, sequence_output_shape, masked_lm_positions_shape=None,
                            embedding_table_shape=None):
-    num_predictions = masked_lm_positions_shape[1] if masked_lm_positions_shape else None
+    num_predictions = (masked_lm_positions_shape[1] if masked_lm_positions_shape else
+                       sequence_output_shape[1])
     return (sequence_output_shape[0], num_predictions, self.vocab_size)
 
   def get_config(self):

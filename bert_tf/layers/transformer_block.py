@@ -1,5 +1,6 @@
 """One post-LayerNorm transformer block (the original `encoder/layer_N`) and the stack of them."""
 import keras
+import tensorflow as tf
 
 from bert_tf.layers import token_rows
 from bert_tf.layers.attention import BertAttention
@@ -41,10 +42,12 @@ class TransformerBlock(keras.layers.Layer):
                             hidden_states_shape)
     self.built = True
 
-  def call(self, hidden_states, bias, training=None, token_rows=None):
-    """With `token_rows`, hidden_states and the result are [rows, hidden_size] (TokenRows)."""
+  def call(self, hidden_states, bias, training=None, token_rows=None, query_states=None):
+    """With `token_rows`, hidden_states and the result are [rows, hidden_size] (TokenRows). With
+    `query_states` [batch_size, num_queries, hidden_size] (hidden_states at some positions), the
+    block computes its output at those positions only: [batch_size, num_queries, hidden_size]."""
     attention_output = self.attention(hidden_states, bias, training=training,
-                                      token_rows=token_rows)
+                                      token_rows=token_rows, query_states=query_states)
     intermediate_output = self.intermediate(attention_output, training=training)
     return self.output_block(intermediate_output, attention_output, training=training)
 
@@ -71,8 +74,12 @@ class TransformerStack(keras.layers.Layer):
     hidden_states: float Tensor [batch_size, seq_length, hidden_size].
     bias: float Tensor [batch_size, 1, 1, seq_length], additive attention bias.
     input_mask: optional int Tensor [batch_size, seq_length], needed for skip_padding.
+    output_positions: optional int32 Tensor [batch_size, num_positions].
   Returns:
-    list of float Tensors [batch_size, seq_length, hidden_size], one per block.
+    list of float Tensors [batch_size, seq_length, hidden_size], one per block; with
+    output_positions, one more: the last block's output at those positions [batch_size,
+    num_positions, hidden_size], computed for those positions alone (in a tf.function the full
+    last output is then not computed unless it is used).
   """
 
   def __init__(self, num_layers, hidden_size, num_heads, intermediate_size, activation="gelu",
@@ -87,28 +94,36 @@ class TransformerStack(keras.layers.Layer):
                            attention_dropout_rate=attention_dropout_rate)
     self.blocks = [TransformerBlock(**self.block_args, name=f"layer_{i}") for i in range(num_layers)]
 
-  def build(self, hidden_states_shape, bias_shape=None, input_mask_shape=None):
+  def build(self, hidden_states_shape, bias_shape=None, input_mask_shape=None,
+            output_positions_shape=None):
     for block in self.blocks:
       block.build(hidden_states_shape)
     self.built = True
 
-  def call(self, hidden_states, bias, input_mask=None, training=None):
+  def call(self, hidden_states, bias, input_mask=None, output_positions=None, training=None):
+    rows = None
     if self.skip_padding and input_mask is not None and token_rows.skips_padding(training):
       rows = token_rows.TokenRows(input_mask)
-      hidden_states = rows.to_rows(hidden_states)
-      outputs = []
-      for block in self.blocks:
-        hidden_states = block(hidden_states, bias, training=training, token_rows=rows)
-        outputs.append(rows.to_tokens(hidden_states))
-      return outputs
+    block_input = hidden_states  # [batch_size, seq_length, hidden_size]
+    x = hidden_states if rows is None else rows.to_rows(hidden_states)
     outputs = []
     for block in self.blocks:
-      hidden_states = block(hidden_states, bias, training=training)
-      outputs.append(hidden_states)
-    return outputs
+      if output_positions is not None and block is self.blocks[-1]:
+        # The last block at the requested positions only: its queries, output projection and
+        # feed-forward run for those, its keys and values for every token.
+        selected = block(x, bias, training=training, token_rows=rows,
+                         query_states=tf.gather(block_input, output_positions, batch_dims=1))
+      x = block(x, bias, training=training, token_rows=rows)
+      block_input = x if rows is None else rows.to_tokens(x)
+      outputs.append(block_input)
+    return outputs if output_positions is None else outputs + [selected]
 
-  def compute_output_shape(self, hidden_states_shape, bias_shape=None, input_mask_shape=None):
-    return [tuple(hidden_states_shape)] * self.num_layers
+  def compute_output_shape(self, hidden_states_shape, bias_shape=None, input_mask_shape=None,
+                           output_positions_shape=None):
+    shapes = [tuple(hidden_states_shape)] * self.num_layers
+    if output_positions_shape is not None:
+      shapes.append((hidden_states_shape[0], output_positions_shape[1], hidden_states_shape[-1]))
+    return shapes
 
   def get_config(self):
     config = super().get_config()

@@ -151,3 +151,36 @@ def test_dropout_still_drops_on_rows():
   first, second = (model(batch, training=True)["sequence_output"] for _ in range(2))
   real = batch["input_mask"].numpy() == 1
   assert np.abs(first.numpy()[real] - second.numpy()[real]).max() > 1e-3
+
+
+@pytest.mark.parametrize("skip", [True, False])
+def test_pretrainer_heads_on_the_selected_last_layer_equal_the_heads_on_the_full_output(skip):
+  # BertPretrainer computes its last layer at [CLS] and the masked positions only; the same heads
+  # applied to the full last layer (the model's own sequence_output) must give the same logits
+  # and the same gradients.
+  model = _no_dropout_pretrainer()
+  batch = {k: tf.constant(v) for k, v in _batch().items()}
+  token_rows.set_skip_padding(skip)
+  mlm_head, nsp_head = model.get_layer("predictions"), model.get_layer("seq_relationship")
+  pooler = model.get_layer("pooler")
+
+  @tf.function
+  def both(batch):
+    with tf.GradientTape(persistent=True) as tape:
+      out = model(batch, training=True)
+      full_mlm = mlm_head(out["sequence_output"], batch["masked_lm_positions"],
+                          model.get_layer("embeddings").word_embeddings)
+      full_nsp = nsp_head(pooler(out["sequence_output"]))
+      weights = tf.random.stateless_normal(tf.shape(full_mlm), seed=[1, 2])
+      loss = tf.reduce_sum(out["mlm_logits"] * weights) + tf.reduce_sum(out["nsp_logits"])
+      full_loss = tf.reduce_sum(full_mlm * weights) + tf.reduce_sum(full_nsp)
+    variables = model.trainable_variables
+    return (out["mlm_logits"], out["nsp_logits"], full_mlm, full_nsp,
+            tape.gradient(loss, variables), tape.gradient(full_loss, variables))
+
+  mlm, nsp, full_mlm, full_nsp, grads, full_grads = both(batch)
+  np.testing.assert_allclose(mlm, full_mlm, atol=1e-5)
+  np.testing.assert_allclose(nsp, full_nsp, atol=1e-5)
+  for variable, g, ref in zip(model.trainable_variables, grads, full_grads):
+    np.testing.assert_allclose(tf.convert_to_tensor(g), tf.convert_to_tensor(ref), atol=1e-4,
+                               err_msg=variable.path)
