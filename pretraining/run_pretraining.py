@@ -62,7 +62,8 @@ flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_f
                   "Compute precision; mixed_float16 uses dynamic loss scaling.")
 flags.DEFINE_integer("gradient_accumulation_steps", 1, "Micro-batches per optimizer step "
                      "(train_batch_size is per micro-batch).")
-flags.DEFINE_bool("use_xla", False, "Compile the training loop with XLA (always on TPU).")
+flags.DEFINE_bool("use_xla", False, "Compile the training loop with XLA (always on TPU). Shapes "
+                  "are then static, so padding tokens are computed; without XLA they are skipped.")
 flags.DEFINE_bool("xla_kernels", True, "Run the element-wise parts of the training step as "
                   "XLA-fused kernels (bert_tf.fused); --noxla_kernels for a device without XLA.")
 flags.DEFINE_integer("keep_checkpoint_max", 5, "Checkpoints kept.")
