@@ -145,8 +145,9 @@ def test_killed_run_resumes_at_its_step(records, tmp_path):
   process = subprocess.Popen(train_command(records, out, "--do_eval=false"), cwd=ROOT,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   deadline = time.time() + 600
+  state = out / "checkpoint"  # CheckpointManager registers a save here after writing its files
   while time.time() < deadline and process.poll() is None:
-    if glob.glob(str(out / "ckpt-100.index")):
+    if state.exists() and "ckpt-100" in state.read_text():
       break
     time.sleep(0.1)
   process.send_signal(signal.SIGKILL)
