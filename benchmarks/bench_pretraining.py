@@ -27,8 +27,8 @@ import numpy as np
 import tensorflow as tf
 
 from benchmarks.bench_encoder import CONFIGS, _interleaved_medians, forward_flops
-from bert_tf.layers import token_rows
 from benchmarks.common import RESULTS, machine_info, markdown_table, matmul_ceiling_gflops, write_results
+from bert_tf.layers import token_rows
 
 SEQ, PREDICTIONS = 128, 20
 BATCHES = {"tiny": 8, "small": 32, "base": 8}

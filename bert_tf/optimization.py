@@ -78,6 +78,7 @@ class _DecoupledDecayOptimizer(keras.optimizers.Optimizer):
     self.weight_decay_rate = float(weight_decay_rate)
     self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
     self.exclude_from_weight_decay = list(exclude_from_weight_decay or ())
+    self._gradient_scale = None  # the clipping factor of the step being applied, or None
 
   def build(self, var_list):
     if self.built:
@@ -117,7 +118,7 @@ class _DecoupledDecayOptimizer(keras.optimizers.Optimizer):
     m, v = self._m[index], self._v[index]
     dtype = variable.dtype
     # One XLA kernel per variable instead of ~15 passes (bert_tf.fused).
-    scale = getattr(self, "_gradient_scale", None)  # set by _clip_gradients for this step
+    scale = self._gradient_scale  # set by _clip_gradients for this step
     new_m, new_v, new_variable = fused.adam_update(
         tf.cast(tf.convert_to_tensor(gradient), dtype),
         tf.constant(1.0, dtype) if scale is None else tf.cast(scale, dtype),

@@ -95,27 +95,26 @@ class SelfAttention(keras.layers.Layer):
     if token_rows is None:
       shape = tf.shape(hidden_states)
       batch_size, seq_length = shape[0], shape[1]
-      key, value = (self._split_heads(dense(hidden_states), batch_size, seq_length)
-                    for dense in (self.key, self.value))
+      to_tokens = lambda x: x  # pylint: disable=unnecessary-lambda-assignment
     else:
       batch_size, seq_length = token_rows.batch_size, token_rows.seq_length
-      key, value = (
-          self._split_heads(token_rows.to_tokens(dense(hidden_states)), batch_size, seq_length)
-          for dense in (self.key, self.value))
-    if query_states is not None:
+      to_tokens = token_rows.to_tokens
+
+    def heads(dense):  # projection of every token, laid out [batch, heads, seq, head_size]
+      return self._split_heads(to_tokens(dense(hidden_states)), batch_size, seq_length)
+
+    key, value = heads(self.key), heads(self.value)
+    if query_states is None:
+      query, num_queries = heads(self.query), seq_length
+    else:
       num_queries = tf.shape(query_states)[1]
       query = self._split_heads(self.query(query_states), batch_size, num_queries)
-    elif token_rows is None:
-      num_queries = seq_length
-      query = self._split_heads(self.query(hidden_states), batch_size, seq_length)
-    else:
-      num_queries = seq_length
-      query = self._split_heads(token_rows.to_tokens(self.query(hidden_states)), batch_size,
-                                seq_length)
     probs = self.dropout(self._probs(query, key, bias), training=training)
     context = tf.transpose(tf.matmul(probs, value), [0, 2, 1, 3])  # [batch, query, heads, size]
     context = tf.reshape(context, [batch_size, num_queries, self.hidden_size])
-    return token_rows.to_rows(context) if token_rows is not None and query_states is None else context
+    if token_rows is None or query_states is not None:
+      return context
+    return token_rows.to_rows(context)
 
   def compute_output_shape(self, hidden_states_shape, bias_shape=None):
     return hidden_states_shape

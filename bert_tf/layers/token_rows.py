@@ -62,11 +62,14 @@ class TokenRows:
 
   def to_rows(self, x):
     """float Tensor [batch_size, seq_length, width] -> [rows, width], real tokens first."""
-    width = x.shape[-1] if x.shape[-1] is not None else tf.shape(x)[-1]
-    return fused.gather_rows(tf.reshape(x, [-1, width]), self.row_positions, self.token_rows)
+    return fused.gather_rows(tf.reshape(x, [-1, _width(x)]), self.row_positions, self.token_rows)
 
   def to_tokens(self, rows):
     """float Tensor [rows, width] -> [batch_size, seq_length, width], zeros at padding."""
-    width = rows.shape[-1] if rows.shape[-1] is not None else tf.shape(rows)[-1]
     flat = fused.gather_rows(rows, self.token_rows, self.row_positions)
-    return tf.reshape(flat, [self.batch_size, self.seq_length, width])
+    return tf.reshape(flat, [self.batch_size, self.seq_length, _width(rows)])
+
+
+def _width(x):
+  # The static width when known, so the reshaped tensor keeps it for the Dense layers.
+  return x.shape[-1] if x.shape[-1] is not None else tf.shape(x)[-1]
