@@ -173,6 +173,23 @@ def test_global_norm_matches_tf_and_counts_indexed_slices_by_values():
   np.testing.assert_allclose(fused.global_norm(values), tf.linalg.global_norm(values), rtol=1e-6)
 
 
+@pytest.mark.parametrize("shape", [(), (7,), (3, 5, 7), (4096, 999)])
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_sum_of_squares_matches_a_float64_sum(shape, jit_compile):
+  # Inside XLA the rows are summed by a two-operand reduce (not XLA's reduce-window split):
+  # the float32 result must stay as close to a float64 sum as reduce_sum's is.
+  x = tf.random.stateless_normal(shape, seed=[4, 2]) * 0.03 + 0.01
+  reference = np.sum(x.numpy().astype(np.float64) ** 2)
+  got = float(tf.function(fused.sum_of_squares, jit_compile=jit_compile)(x))
+  assert abs(got - reference) <= 2e-6 * reference
+  # Traced with unknown dimensions (as the kernels are, with reduce_retracing) and in bfloat16.
+  relaxed = tf.function(fused.sum_of_squares, jit_compile=True,
+                        input_signature=[tf.TensorSpec([None] * len(shape), tf.bfloat16)])
+  x16 = tf.cast(x, tf.bfloat16)
+  reference16 = np.sum(tf.cast(x16, tf.float64).numpy() ** 2)
+  assert abs(float(relaxed(x16)) - reference16) <= 2e-6 * reference16
+
+
 def _compiled_function_count(concrete):
   library = concrete.graph.as_graph_def().library.function
   return sum(1 for f in library if f.attr["_XlaMustCompile"].b)
