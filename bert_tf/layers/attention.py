@@ -4,6 +4,7 @@ import math
 import keras
 import tensorflow as tf
 
+from bert_tf import fused
 from bert_tf.layers.dropout import Dropout
 from bert_tf.layers.initializers import truncated_normal
 from bert_tf.layers.residual import DenseResidualNorm
@@ -100,13 +101,15 @@ class SelfAttention(keras.layers.Layer):
       batch_size, seq_length = token_rows.batch_size, token_rows.seq_length
       to_tokens = token_rows.to_tokens
 
-    def heads(dense):  # projection of every token, laid out [batch, heads, seq, head_size]
-      return self._split_heads(to_tokens(dense(hidden_states)), batch_size, seq_length)
+    def heads(projection):  # projection of every token, laid out [batch, heads, seq, head_size]
+      return self._split_heads(to_tokens(projection), batch_size, seq_length)
 
-    key, value = heads(self.key), heads(self.value)
     if query_states is None:
-      query, num_queries = heads(self.query), seq_length
+      query, key, value = map(heads, self._project((self.query, self.key, self.value),
+                                                   hidden_states))
+      num_queries = seq_length
     else:
+      key, value = map(heads, self._project((self.key, self.value), hidden_states))
       num_queries = tf.shape(query_states)[1]
       query = self._split_heads(self.query(query_states), batch_size, num_queries)
     probs = self.dropout(self._probs(query, key, bias), training=training)
@@ -115,6 +118,22 @@ class SelfAttention(keras.layers.Layer):
     if token_rows is None or query_states is not None:
       return context
     return token_rows.to_rows(context)
+
+  def _project(self, denses, inputs):
+    """[dense(inputs) for dense in denses]; inside XLA as one matmul with the kernels side by side.
+
+    XLA:CPU ran the forward and backward of one [tokens, 768] x [768, 2304] matmul 12% faster
+    than of three [768, 768] ones (21.2 vs 24.2 ms at 1024 tokens), the input gradient then being
+    one matmul instead of three summed. Outside XLA, TensorFlow's three oneDNN matmuls were as
+    fast as one plus the concatenation, so the layers are called as they are.
+    """
+    if len(denses) == 1 or not fused.in_xla_context():
+      return [dense(inputs) for dense in denses]
+    kernel = tf.concat([tf.cast(dense.kernel, self.compute_dtype) for dense in denses], axis=1)
+    bias = tf.concat([tf.cast(dense.bias, self.compute_dtype) for dense in denses], axis=0)
+    outputs = tf.matmul(tf.reshape(inputs, [-1, inputs.shape[-1]]), kernel) + bias
+    outputs = tf.reshape(outputs, tf.concat([tf.shape(inputs)[:-1], [-1]], 0))
+    return tf.split(outputs, [dense.units for dense in denses], axis=-1)
 
   def compute_output_shape(self, hidden_states_shape, bias_shape=None):
     return hidden_states_shape

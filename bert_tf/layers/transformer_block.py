@@ -69,6 +69,7 @@ class TransformerStack(keras.layers.Layer):
 
   With `skip_padding`, a training call given `input_mask` runs the blocks on the real tokens only
   (bert_tf.layers.token_rows) where shapes may be dynamic; the outputs are then zero at padding.
+  Other training calls run them on all tokens flattened to rows (token_rows.FlatRows).
 
   Call args:
     hidden_states: float Tensor [batch_size, seq_length, hidden_size].
@@ -104,6 +105,8 @@ class TransformerStack(keras.layers.Layer):
     rows = None
     if self.skip_padding and input_mask is not None and token_rows.skips_padding(training):
       rows = token_rows.TokenRows(input_mask)
+    elif training:
+      rows = token_rows.FlatRows(hidden_states)
     block_input = hidden_states  # [batch_size, seq_length, hidden_size]
     x = hidden_states if rows is None else rows.to_rows(hidden_states)
     outputs = []

@@ -114,6 +114,42 @@ def test_pretrainer_training_equals_the_padded_computation(jit_compile):
     assert np.abs(ref_out["sequence_output"].numpy()[~real]).max() > 0.1
 
 
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_padded_training_path_equals_plain_inference_ops(jit_compile):
+  # Training calls that keep padding run on flattened [tokens, width] rows (FlatRows) and, inside
+  # XLA, project query/key/value with one concatenated matmul. The reference is the inference
+  # call without dropout: [batch, seq, width] tensors, Keras' own Dense/LayerNorm/GELU ops,
+  # three projections, differentiated by TensorFlow.
+  model = _no_dropout_pretrainer()
+  batch = {k: tf.constant(v) for k, v in _batch().items()}
+  token_rows.set_skip_padding(False)
+  weights = tf.random.stateless_normal([6, 3, TINY_CONFIG["vocab_size"]], seed=[3, 4])
+
+  def run(training, jit):
+    @tf.function(jit_compile=jit)
+    def step(batch):
+      with tf.GradientTape() as tape:
+        out = model(batch, training=training)
+        loss = tf.reduce_sum(out["mlm_logits"] * weights) + tf.reduce_sum(out["nsp_logits"])
+      return out, tape.gradient(loss, model.trainable_variables)
+    return step(batch)
+
+  out, grads = run(True, jit_compile)
+  ref_out, ref_grads = run(False, False)
+  for key in ("mlm_logits", "nsp_logits", "sequence_output"):
+    np.testing.assert_allclose(out[key], ref_out[key], atol=2e-5, err_msg=key)
+  for variable, g, ref in zip(model.trainable_variables, grads, ref_grads):
+    np.testing.assert_allclose(tf.convert_to_tensor(g), tf.convert_to_tensor(ref), atol=2e-5,
+                               err_msg=variable.path)
+
+
+def test_flat_rows_are_a_reshape_both_ways():
+  x = tf.random.stateless_normal([3, 4, 5], seed=[7, 8])
+  rows = token_rows.FlatRows(x)
+  np.testing.assert_array_equal(rows.to_rows(x), x.numpy().reshape(12, 5))
+  np.testing.assert_array_equal(rows.to_tokens(rows.to_rows(x)), x)
+
+
 def test_classifier_training_equals_the_padded_computation():
   from finetuning.models import BertClassifier  # pylint: disable=import-outside-toplevel
   config = BertConfig(**{**TINY_CONFIG, "hidden_dropout_prob": 0.0,
