@@ -21,7 +21,11 @@ FLOPs (3x the forward's: forward + two for the backward) per second over the fp3
 ceiling measured in the same run. bert_tf also runs under the mixed_bfloat16 policy.
 """
 import argparse
+import json
+import os
+import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import tensorflow as tf
@@ -152,38 +156,55 @@ def training_flops(c):
 
 
 def measure(config_name, reps, steps, ceiling):
+  """Rows of one config, each XLA setting measured in a child process of its own: one group
+  holds four or five models with optimizer slots and compiled kernels, and what TensorFlow and
+  XLA keep of a group after it is dropped (17 GB after the base group without XLA) left too
+  little of this machine's 24 GB for the base group with XLA."""
+  rows = []
+  for xla in (False, True):
+    with tempfile.TemporaryDirectory() as tmp:
+      out = os.path.join(tmp, "rows.json")
+      subprocess.run([sys.executable, "-m", "benchmarks.bench_pretraining",
+                      f"--group={config_name}:{int(xla)}", f"--group_output={out}",
+                      f"--reps={reps}", f"--steps={steps}", f"--ceiling={ceiling}"],
+                     check=True, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+      with open(out) as f:
+        rows += json.load(f)
+  return rows
+
+
+def measure_group(config_name, xla, reps, steps, ceiling):
   c = CONFIGS[config_name]
   batch_size = BATCHES[config_name]
   features = batch_of(batch_size, c["vocab_size"])
   rows = []
-  for xla in (False, True):
-    builders = {"bert_tf": build_bert_tf, "tf-models BertPretrainer": build_tf_models,
-                "keras-hub BertBackbone": build_keras_hub,
-                "bert_tf bf16": lambda c: build_bert_tf(c, "mixed_bfloat16")}
-    if not xla:
-      builders["bert_tf, padding computed"] = build_bert_tf
-    fns = {}
-    for name, build in builders.items():
-      try:
-        step = tf.function(build(c), jit_compile=xla)
-      except ImportError as e:
-        print(f"skipping {name}: {e}", file=sys.stderr)
-        continue
-      # The switch acts when the step is traced, so trace it now.
-      token_rows.set_skip_padding(name != "bert_tf, padding computed")
-      step.get_concrete_function(features)
-      token_rows.set_skip_padding(True)
-      # Each timed call runs `steps` steps and waits for the last loss.
-      fns[name] = lambda step=step: float(
-          [step(features) for _ in range(steps)][-1])
-    seconds = {name: s / steps for name, s in _interleaved_medians(fns, reps).items()}
-    for name, s in seconds.items():
-      throughput = batch_size / s
-      rows.append({"config": config_name, "implementation": name, "xla": xla,
-                   "batch_size": batch_size, "sequences_per_s": throughput,
-                   "mfu": throughput * training_flops(c) / 1e9 / ceiling})
-      print(f"{config_name:5s} {name:26s} xla={xla!s:5s} {throughput:8.2f} seq/s  "
-            f"MFU {rows[-1]['mfu']:.0%}", flush=True)
+  builders = {"bert_tf": build_bert_tf, "tf-models BertPretrainer": build_tf_models,
+              "keras-hub BertBackbone": build_keras_hub,
+              "bert_tf bf16": lambda c: build_bert_tf(c, "mixed_bfloat16")}
+  if not xla:
+    builders["bert_tf, padding computed"] = build_bert_tf
+  fns = {}
+  for name, build in builders.items():
+    try:
+      step = tf.function(build(c), jit_compile=xla)
+    except ImportError as e:
+      print(f"skipping {name}: {e}", file=sys.stderr)
+      continue
+    # The switch acts when the step is traced, so trace it now.
+    token_rows.set_skip_padding(name != "bert_tf, padding computed")
+    step.get_concrete_function(features)
+    token_rows.set_skip_padding(True)
+    # Each timed call runs `steps` steps and waits for the last loss.
+    fns[name] = lambda step=step: float(
+        [step(features) for _ in range(steps)][-1])
+  seconds = {name: s / steps for name, s in _interleaved_medians(fns, reps).items()}
+  for name, s in seconds.items():
+    throughput = batch_size / s
+    rows.append({"config": config_name, "implementation": name, "xla": xla,
+                 "batch_size": batch_size, "sequences_per_s": throughput,
+                 "mfu": throughput * training_flops(c) / 1e9 / ceiling})
+    print(f"{config_name:5s} {name:26s} xla={xla!s:5s} {throughput:8.2f} seq/s  "
+          f"MFU {rows[-1]['mfu']:.0%}", flush=True)
   return rows
 
 
@@ -194,7 +215,15 @@ def main(argv=None):
   parser.add_argument("--reps", type=int, default=5)
   parser.add_argument("--steps", type=int, default=5)
   parser.add_argument("--configs", default="small,base")
+  parser.add_argument("--group", help="internal: measure CONFIG:XLA(0|1) only")
+  parser.add_argument("--group_output", help="internal: JSON file for --group's rows")
+  parser.add_argument("--ceiling", type=float, help="internal: the parent's matmul ceiling")
   args = parser.parse_args(argv)
+  if args.group:
+    name, xla = args.group.split(":")
+    with open(args.group_output, "w") as f:
+      json.dump(measure_group(name, xla == "1", args.reps, args.steps, args.ceiling), f)
+    return
   configs = ["tiny"] if args.quick else args.configs.split(",")
   reps, steps = (2, 2) if args.quick else (args.reps, args.steps)
   ceiling = matmul_ceiling_gflops(reps=2 if args.quick else 5)
