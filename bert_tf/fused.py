@@ -255,16 +255,12 @@ def sparse_softmax_cross_entropy(labels, logits):
 
 # --- Sums of squares (global norm, LAMB trust ratio) ---------------------------------------------
 
-_PAIR_SUM = {}
-
-
+@functools.cache
 def _pair_sum_reducer():
   # The reducer of a two-operand XLA reduce: (accumulators..., inputs...) -> accumulators.
-  if "f32" not in _PAIR_SUM:
-    scalar = tf.TensorSpec([], tf.float32)
-    _PAIR_SUM["f32"] = tf.function(lambda a0, a1, x0, x1: (a0 + x0, a1 + x1),
-                                   autograph=False).get_concrete_function(*[scalar] * 4)
-  return _PAIR_SUM["f32"]
+  scalar = tf.TensorSpec([], tf.float32)
+  return tf.function(lambda a0, a1, x0, x1: (a0 + x0, a1 + x1),
+                     autograph=False).get_concrete_function(*[scalar] * 4)
 
 
 def sum_of_squares(x):
@@ -278,7 +274,7 @@ def sum_of_squares(x):
   rows are summed by a two-operand reduce (the second operand is the same squares, summed for
   nothing but costing no extra read), then the row sums by a plain one: 2.8 ms and 0.23 ms on
   this CPU, float32 sums within 1e-7 of a float64 reference like reduce_sum's
-  (benchmarks/results/pretraining_step.md). Outside XLA, reduce_sum.
+  (tests/test_fused.py; timings in docs/pretraining.md). Outside XLA, reduce_sum.
   """
   x = tf.cast(x, tf.float32)
   if not in_xla_context():

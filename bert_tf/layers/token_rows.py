@@ -78,7 +78,7 @@ class FlatRows:
   2-D rows: the bias and LayerNorm gradients then sum [tokens, width] columns instead of the
   [batch, seq] plane of a [batch, seq, width] tensor, which XLA:CPU's reduce-window lowering ran
   3-10x slower (3.4 vs 0.33 ms for one [8, 128, 3072] bias gradient); BERT-base's pretraining
-  step with XLA took 5% less time (benchmarks/results/pretraining_step.md). Values are the same.
+  step with XLA took 5% less time in interleaved runs (docs/pretraining.md). Values are the same.
   """
 
   def __init__(self, hidden_states):
