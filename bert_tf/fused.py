@@ -13,8 +13,9 @@ Used for training only (gradients are first order): inference graphs and exporte
 keep plain TensorFlow ops, because TF Serving disables XLA:CPU JIT by default. Values equal the
 plain formulas to float32 rounding (tests/test_fused.py).
 
-`set_xla_kernels(False)` (the programs' `--noxla_kernels`) runs the same functions as plain
-TensorFlow ops, for a device without XLA support (e.g. the tensorflow-metal plugin).
+Whether these kernels run as XLA islands is decided by device type in bert_tf.kernels (on CPUs,
+where they were measured; plain TensorFlow ops on GPUs and TPUs). `set_xla_kernels(False)` (the
+programs' `--noxla_kernels`) runs them as plain ops everywhere, e.g. on a device without XLA.
 """
 import functools
 import math
@@ -22,16 +23,17 @@ import math
 import tensorflow as tf
 # XLA's variadic reduce is not in tf.raw_ops; tf2xla's wrapper is the way TensorFlow itself calls it.
 from tensorflow.compiler.tf2xla.python import xla as tf_xla  # pylint: disable=g-direct-tensorflow-import
-from tensorflow.python.ops import control_flow_util  # pylint: disable=g-direct-tensorflow-import
+
+from bert_tf import kernels
+from bert_tf.kernels import in_xla_context  # pylint: disable=unused-import  (public here too)
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-_XLA_KERNELS = {"enabled": True}
 
 
 def set_xla_kernels(enabled):
-  """Compile the kernels with XLA (default) or run them as plain TensorFlow ops; takes effect for
-  functions traced afterwards."""
-  _XLA_KERNELS["enabled"] = bool(enabled)
+  """False: run the kernels as plain TensorFlow ops on every device; True: the device type's
+  default (bert_tf.kernels). Takes effect for functions traced afterwards."""
+  kernels.override(fused_kernels=None if enabled else False)
 
 
 def _jit(function):
@@ -39,7 +41,7 @@ def _jit(function):
 
   @functools.wraps(function)
   def call(*args):
-    return (compiled if _XLA_KERNELS["enabled"] else function)(*args)
+    return (compiled if kernels.policy().fused_kernels else function)(*args)
   return call
 
 
@@ -85,12 +87,6 @@ def gelu(x):
 
 # --- Dropout -------------------------------------------------------------------------------------
 
-def in_xla_context():
-  """Whether ops created now are compiled by XLA as one computation (jit_compile, TPUs)."""
-  return not tf.executing_eagerly() and control_flow_util.GraphOrParentsInXlaContext(
-      tf.compat.v1.get_default_graph())
-
-
 _PHILOX_MULTIPLIERS = (0xD2511F53, 0xCD9E8D57)
 _PHILOX_KEY_STEPS = (0x9E3779B9, 0xBB67AE85)
 
@@ -129,11 +125,13 @@ def random_bits16(shape, seed):
   computation that kernel becomes XLA's RNG expansion, which on a CPU took 2.4x as long as the
   same Philox written here in 32-bit integer ops (block i of the flat output from counter (i, 0,
   0, 0) under the seed as key; 3.9 vs 1.6 ms for a [8, 12, 128, 128] mask): that one is used
-  there. The two give different (equally random) masks for one seed.
+  there on CPUs (kernels.policy().philox_in_xla). Elsewhere TensorFlow's stateless op picks the
+  device's own algorithm (on TPUs, XLA's ThreeFry). They give different (equally random) masks
+  for one seed.
   """
   shape = tf.convert_to_tensor(shape, tf.int32)
   size = tf.reduce_prod(shape)
-  if in_xla_context():
+  if in_xla_context() and kernels.policy().philox_in_xla:
     counter = tf.bitcast(tf.range((size + 7) // 8, dtype=tf.int32), tf.uint32)
     zeros = tf.zeros_like(counter)
     key = tf.bitcast(tf.cast(seed, tf.int32), tf.uint32)
@@ -141,7 +139,7 @@ def random_bits16(shape, seed):
     bits = tf.reshape(tf.bitcast(blocks, tf.uint16), [-1])
   else:
     draws = tf.random.stateless_uniform([(size + 1) // 2], seed=seed, minval=None, maxval=None,
-                                        dtype=tf.uint32)
+                                        dtype=tf.uint32, alg="auto_select")
     bits = tf.reshape(tf.bitcast(draws, tf.uint16), [-1])
   return tf.reshape(bits[:size], shape)
 
@@ -274,10 +272,11 @@ def sum_of_squares(x):
   rows are summed by a two-operand reduce (the second operand is the same squares, summed for
   nothing but costing no extra read), then the row sums by a plain one: 2.8 ms and 0.23 ms on
   this CPU, float32 sums within 1e-7 of a float64 reference like reduce_sum's
-  (tests/test_fused.py; timings in docs/pretraining.md). Outside XLA, reduce_sum.
+  (tests/test_fused.py; timings in docs/pretraining.md). Outside XLA, and on devices other than
+  CPUs (kernels.policy().variadic_norm), reduce_sum.
   """
   x = tf.cast(x, tf.float32)
-  if not in_xla_context():
+  if not in_xla_context() or not kernels.policy().variadic_norm:
     return tf.reduce_sum(x * x)
   # Rows of the last dimension (1 for a scalar), from the runtime shape: the kernels are traced
   # with relaxed shapes (reduce_retracing), and under XLA the shape is a compile-time constant.

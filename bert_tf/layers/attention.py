@@ -4,7 +4,7 @@ import math
 import keras
 import tensorflow as tf
 
-from bert_tf import fused
+from bert_tf import kernels
 from bert_tf.layers.dropout import Dropout
 from bert_tf.layers.initializers import truncated_normal
 from bert_tf.layers.residual import DenseResidualNorm
@@ -125,9 +125,10 @@ class SelfAttention(keras.layers.Layer):
     XLA:CPU ran the forward and backward of one [tokens, 768] x [768, 2304] matmul 12% faster
     than of three [768, 768] ones (21.2 vs 24.2 ms at 1024 tokens), the input gradient then being
     one matmul instead of three summed. Outside XLA, TensorFlow's three oneDNN matmuls were as
-    fast as one plus the concatenation, so the layers are called as they are.
+    fast as one plus the concatenation, so the layers are called as they are; on GPUs and TPUs
+    (not measured there) too (bert_tf.kernels).
     """
-    if len(denses) == 1 or not fused.in_xla_context():
+    if len(denses) == 1 or not (kernels.in_xla_context() and kernels.policy().fused_qkv):
       return [dense(inputs) for dense in denses]
     kernel = tf.concat([tf.cast(dense.kernel, self.compute_dtype) for dense in denses], axis=1)
     bias = tf.concat([tf.cast(dense.bias, self.compute_dtype) for dense in denses], axis=0)

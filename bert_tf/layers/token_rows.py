@@ -17,26 +17,28 @@ never reach an output.
 Outputs at real tokens equal the padded computation's; padding tokens come out as zeros instead
 of the values the padded computation gives them, which is why only the models that read real
 positions alone (BertPretrainer: masked positions and [CLS]; BertClassifier: [CLS]) use it.
-`set_skip_padding(False)` turns it off everywhere (for comparisons and debugging).
+Whether it is used is decided by device type in bert_tf.kernels (on CPUs, where it was measured
+faster); `set_skip_padding(False)` turns it off everywhere, `True` on (comparisons, debugging).
 """
 import tensorflow as tf
 
 from bert_tf import fused
+from bert_tf import kernels
 
-_SKIP_PADDING = {"enabled": True}
 # The row count is a multiple of max(seq_length, batch tokens / _ROW_GRANULES).
 _ROW_GRANULES = 32
 
 
 def set_skip_padding(enabled):
-  """Skip padding tokens in training (default) or compute them; for functions traced afterwards."""
-  _SKIP_PADDING["enabled"] = bool(enabled)
+  """Skip padding tokens in training (True), compute them (False), or follow the device type's
+  default (None: on CPUs, see bert_tf.kernels); for functions traced afterwards."""
+  kernels.override(skip_padding=enabled)
 
 
 def skips_padding(training):
-  """Whether a training call traced now can use TokenRows: enabled, and not inside an XLA
-  computation (jit_compile or a TPU), where shapes must be static."""
-  return bool(training) and _SKIP_PADDING["enabled"] and not fused.in_xla_context()
+  """Whether a training call traced now can use TokenRows: the kernel policy says so, and not
+  inside an XLA computation (jit_compile or a TPU), where shapes must be static."""
+  return bool(training) and kernels.policy().skip_padding and not kernels.in_xla_context()
 
 
 class TokenRows:
