@@ -2,6 +2,7 @@
 import keras
 import tensorflow as tf
 
+from bert_tf.layers.dropout import Dropout
 from bert_tf.layers.heads import NextSentenceHead
 
 
@@ -19,7 +20,7 @@ class ClassificationHead(NextSentenceHead):
                **kwargs):
     super().__init__(hidden_size, initializer_range, num_classes, **kwargs)
     self.dropout_rate = dropout_rate
-    self.dropout = keras.layers.Dropout(dropout_rate)
+    self.dropout = Dropout(dropout_rate)  # per-replica masks under a strategy
 
   def call(self, pooled_output, training=None):
     return super().call(self.dropout(pooled_output, training=training))
