@@ -15,7 +15,8 @@
 
 Keras 3's own Lamb applies no weight decay inside the trust ratio and has no exclusion lists;
 its AdamW applies the decay separately and corrects the bias, so neither reproduces BERT.
-Global-norm clipping (1.0 in BERT) is the Keras `global_clipnorm` argument.
+Global-norm clipping (1.0 in BERT) is the Keras `global_clipnorm` argument; the norm is that of
+the step's whole gradient, after the cross-replica sum (apply_summed_gradients).
 """
 import re
 
@@ -62,13 +63,6 @@ class WarmupPolynomialDecay(keras.optimizers.schedules.LearningRateSchedule):
             "end_learning_rate": self.end_learning_rate, "power": self.power}
 
 
-def _scaled(gradient, scale):
-  if isinstance(gradient, tf.IndexedSlices):
-    return tf.IndexedSlices(gradient.values * tf.cast(scale, gradient.dtype), gradient.indices,
-                            gradient.dense_shape)
-  return gradient * tf.cast(scale, gradient.dtype)
-
-
 class _DecoupledDecayOptimizer(keras.optimizers.Optimizer):
   """Shared parts: moments, weight-decay rate and the exclusion lists."""
 
@@ -87,22 +81,65 @@ class _DecoupledDecayOptimizer(keras.optimizers.Optimizer):
     self._m = [self.add_variable_from_reference(v, "m") for v in var_list]
     self._v = [self.add_variable_from_reference(v, "v") for v in var_list]
 
-  def _clip_gradients(self, grads):
+  def clip_scale(self, norm):
+    """The factor that clips a gradient of global norm `norm` to global_clipnorm (1 without
+    clipping). As Keras' clip_by_global_norm, a non-finite norm gives NaN (the training loop
+    stops on it)."""
+    if not self.global_clipnorm:
+      return tf.constant(1.0, tf.float32)
+    return (self.global_clipnorm * tf.minimum(1.0 / norm, 1.0 / self.global_clipnorm)
+            + (norm - norm))
+
+  def apply_summed_gradients(self, grads, variables):
+    """One optimizer step from the step's whole gradient, in replica context or on one device.
+
+    `grads` must already be summed over replicas (and accumulated micro-batches): the global norm
+    and the clipping factor are those of that sum, so the step does not depend on how the batch
+    was split (as in the Model Garden and NVIDIA's BERT). Every replica then applies the same
+    update to its own copy of each variable (their aggregation is NONE), which keeps the copies
+    equal without another cross-replica call: this function holds no collective, so it can be
+    compiled with XLA on its own. The caller increments `iterations` afterwards.
+
+    Args:
+      grads: list of float Tensors (dense or IndexedSlices; densified: duplicate rows summed)
+        or None, like `variables`.
+      variables: the trainable variables.
+    Returns:
+      float32 scalar: the global norm of `grads` before clipping.
+    """
+    if not self.built:
+      self.build(variables)
+    pairs = [(tf.convert_to_tensor(g), v) for g, v in zip(grads, variables) if g is not None]
+    norm = fused.global_norm([g for g, _ in pairs])
+    # The update kernel multiplies each gradient by the clipping factor as it reads it, instead of
+    # a separate pass writing every scaled gradient (about 3% of a BERT-base step on a CPU).
+    self._gradient_scale = self.clip_scale(norm) if self.global_clipnorm else None
+    learning_rate = self._get_current_learning_rate()
+    for gradient, variable in pairs:
+      self.update_step(gradient, variable, tf.cast(learning_rate, variable.dtype))
     self._gradient_scale = None
-    if not self.global_clipnorm or self.clipnorm or self.clipvalue:
-      return super()._clip_gradients(grads)
-    # Keras' clip_by_global_norm with the norm from bert_tf.fused (one read per gradient); as
-    # there, a non-finite norm turns every gradient into NaN (the training loop stops on it).
-    norm = fused.global_norm(grads)
-    scale = self.global_clipnorm * tf.minimum(1.0 / norm, 1.0 / self.global_clipnorm) + (norm - norm)
-    if tf.distribute.get_strategy().num_replicas_in_sync == 1:
-      # One replica: the update kernel multiplies each gradient by the scale as it reads it,
-      # instead of a separate pass writing every scaled gradient (about 3% of a BERT-base step
-      # on a CPU). With several replicas Keras clips each replica's gradients before summing
-      # them, so the scale must be applied here.
-      self._gradient_scale = scale
-      return grads
-    return [None if g is None else _scaled(g, scale) for g in grads]
+    return norm
+
+  def apply(self, grads, trainable_variables=None):
+    """Keras' apply (e.g. from apply_gradients or model.fit) with the same semantics as the
+    training loop: gradients summed over replicas first, then clipped by their global norm.
+    (Keras' own order clips each replica's gradient before the sum, so the effective threshold
+    would move with the replica count.)"""
+    if (self.clipnorm or self.clipvalue or self.use_ema or self.gradient_accumulation_steps or
+        self.loss_scale_factor is not None):
+      return super().apply(grads, trainable_variables)
+    variables = list(trainable_variables) if trainable_variables is not None else (
+        self._trainable_variables)
+    grads = [None if g is None else tf.convert_to_tensor(g) for g in grads]
+    context = tf.distribute.get_replica_context()
+    if context is not None and context.num_replicas_in_sync > 1:
+      present = [i for i, g in enumerate(grads) if g is not None]
+      summed = context.all_reduce(tf.distribute.ReduceOp.SUM, [grads[i] for i in present])
+      for i, g in zip(present, summed):
+        grads[i] = g
+    self.apply_summed_gradients(grads, variables)
+    self.iterations.assign_add(1)
+    return None
 
   @staticmethod
   def _matches(variable, patterns):
@@ -118,7 +155,7 @@ class _DecoupledDecayOptimizer(keras.optimizers.Optimizer):
     m, v = self._m[index], self._v[index]
     dtype = variable.dtype
     # One XLA kernel per variable instead of ~15 passes (bert_tf.fused).
-    scale = self._gradient_scale  # set by _clip_gradients for this step
+    scale = self._gradient_scale  # set by apply_summed_gradients for this step
     new_m, new_v, new_variable = fused.adam_update(
         tf.cast(tf.convert_to_tensor(gradient), dtype),
         tf.constant(1.0, dtype) if scale is None else tf.cast(scale, dtype),

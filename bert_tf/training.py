@@ -18,7 +18,10 @@ examples (`task.numerators(features, outputs)`, with the metrics as (sum, count)
 denominator that depends on the inputs only (`task.denominators(features)`, e.g. the sum of the
 masked-LM weights). The loop divides by the denominators summed over all micro-batches of the
 step and all replicas, so the gradient is that of the loss of the whole global batch, however it
-is split over replicas and accumulation steps (tests/test_training.py checks both).
+is split over replicas and accumulation steps. The gradients are summed over replicas before
+the global norm is taken, logged and used for clipping, and every replica applies the same
+update: one device, N replicas, N workers and N accumulated micro-batches train the same model
+(tests/test_replica_invariance.py). Only the chief of a multi-worker run writes files.
 """
 import dataclasses
 import logging
@@ -29,6 +32,7 @@ import time
 import keras
 import tensorflow as tf
 
+from bert_tf import distribute
 from bert_tf import fused
 
 
@@ -67,8 +71,19 @@ class Trainer:
       self._grad_norm = self._accumulator("grad_norm")
     self.checkpoint = None
     self.manager = None
-    self._gradients_fn = (tf.function(self._gradients, jit_compile=True) if config.jit_compile
+    # Our optimizers take the summed gradient (bert_tf.optimization.apply_summed_gradients);
+    # any other Keras optimizer gets Keras' apply_gradients.
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    self._owns_update = hasattr(inner, "apply_summed_gradients")
+    # jit_compile: the forward/backward and the optimizer update each compile into one XLA
+    # computation per replica; the cross-replica sums between them stay outside, since on CPUs
+    # and GPUs MirroredStrategy reduces through a merge_call that XLA cannot hold. On TPUs the
+    # whole loop is compiled anyway.
+    compile_parts = config.jit_compile and not distribute.is_tpu(strategy)
+    self._gradients_fn = (tf.function(self._gradients, jit_compile=True) if compile_parts
                           else self._gradients)
+    self._apply_fn = tf.function(self._apply, jit_compile=True) if compile_parts else self._apply
+    self.is_chief = distribute.is_chief(strategy)
 
   @staticmethod
   def _accumulator(name):
@@ -116,9 +131,10 @@ class Trainer:
       self._counts[name].assign_add(share)
 
   def _gradients(self, batches, denominators):
-    """Forward and backward over the step's micro-batches on this replica: summed gradients.
-    This part is compiled with XLA when asked (jit_compile); the cross-replica reductions and
-    the optimizer update stay outside it (TPUs compile the whole step anyway)."""
+    """Forward and backward over the step's micro-batches on this replica: summed gradients,
+    dense (an embedding's IndexedSlices become one row per id, duplicates summed, so the norm is
+    the same however the batch is split; TPUs compute the embedding gradient densely too).
+    Compiled with XLA when asked (jit_compile); the cross-replica sum stays outside."""
     variables = self.model.trainable_variables
     grads = None
     for features in batches:
@@ -127,23 +143,71 @@ class Trainer:
         scaled = total
         if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
           scaled = self.optimizer.scale_loss(scaled)
-      step_grads = tape.gradient(scaled, variables)
-      if len(batches) > 1:   # embedding gradients are IndexedSlices: sum them densely
-        step_grads = [tf.convert_to_tensor(g) for g in step_grads]
-      grads = step_grads if grads is None else [a + b for a, b in zip(grads, step_grads)]
+      step_grads = [None if g is None else tf.convert_to_tensor(g)
+                    for g in tape.gradient(scaled, variables)]
+      grads = step_grads if grads is None else [
+          b if a is None else a if b is None else a + b for a, b in zip(grads, step_grads)]
       self._accumulate(losses, metrics, total)
     return grads
 
+  def _apply(self, grads):
+    """The optimizer step from the step's whole gradient (summed over replicas): clipping by its
+    global norm and the update, on every replica alike. Compiled with XLA when asked (it holds
+    no collective). Returns the global norm before clipping."""
+    optimizer, variables = self.optimizer, self.model.trainable_variables
+    if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+      return optimizer.apply_summed_gradients(grads, variables)
+    # Dynamic loss scaling (float16): unscale; skip the update and halve the scale when the
+    # summed gradient is not finite (the same decision on every replica), as Keras' own
+    # LossScaleOptimizer does; iterations still advance (as in Keras 2).
+    scale = tf.cast(optimizer.dynamic_scale, tf.float32)
+    grads = [None if g is None else g / tf.cast(scale, g.dtype) for g in grads]
+    finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads if g is not None])
+
+    def apply():
+      norm = optimizer.inner_optimizer.apply_summed_gradients(grads, variables)
+      grow = tf.equal(optimizer.step_counter, optimizer.dynamic_growth_steps - 1)
+      optimizer.step_counter.assign(tf.where(grow, tf.zeros_like(optimizer.step_counter),
+                                             optimizer.step_counter + 1))
+      optimizer.dynamic_scale.assign(tf.where(grow, optimizer.dynamic_scale * 2.0,
+                                              optimizer.dynamic_scale))
+      return norm
+
+    def skip():
+      optimizer.step_counter.assign(tf.zeros_like(optimizer.step_counter))
+      optimizer.dynamic_scale.assign(optimizer.dynamic_scale * 0.5)
+      return fused.global_norm([g for g in grads if g is not None])
+
+    return tf.cond(finite, apply, skip)
+
   def _replica_step(self, batches):
-    """One optimizer step on this replica: its micro-batches' gradients summed, then applied
-    (the optimizer sums them over replicas). Losses are divided by the global denominators, so
-    the step's gradient is that of the whole global batch, however it is split."""
+    """One optimizer step on this replica: its micro-batches' gradients, summed over replicas,
+    then clipped by the global norm of that sum and applied. Losses are divided by the global
+    denominators, so the step's gradient is that of the whole global batch, however it is split
+    (tests/test_replica_invariance.py)."""
     denominators = self._global_denominators(batches)
     grads = self._gradients_fn(batches, denominators)
     self._count_step()
-    # Local norm (before the cross-replica sum and clipping), averaged over replicas.
-    self._grad_norm.assign_add(fused.global_norm(grads) / self.strategy.num_replicas_in_sync)
-    self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+    context = tf.distribute.get_replica_context()
+    replicas = self.strategy.num_replicas_in_sync
+    if not self._owns_update:
+      # A foreign Keras optimizer sums (and clips) in apply_gradients itself; the logged norm is
+      # still that of the summed gradient.
+      present = [g for g in grads if g is not None]
+      summed = context.all_reduce(tf.distribute.ReduceOp.SUM, present) if replicas > 1 else present
+      self._grad_norm.assign_add(fused.global_norm(summed) / replicas)
+      self.optimizer.apply_gradients(
+          [(g, v) for g, v in zip(grads, self.model.trainable_variables) if g is not None])
+      return
+    if replicas > 1:
+      present = [i for i, g in enumerate(grads) if g is not None]
+      summed = context.all_reduce(tf.distribute.ReduceOp.SUM, [grads[i] for i in present])
+      grads = list(grads)
+      for i, g in zip(present, summed):
+        grads[i] = g
+    norm = self._apply_fn(grads)
+    self._grad_norm.assign_add(norm / replicas)   # summed over replicas on read: the norm
+    self.optimizer.iterations.assign_add(1)
 
   def _train_step(self, iterator):
     batches = [next(iterator) for _ in range(self.config.gradient_accumulation_steps)]
@@ -153,13 +217,62 @@ class Trainer:
 
   def _checkpointing(self, iterator=None):
     items = {"model_weights": weights_by_path(self.model),
-             "optimizer_variables": {f"{i:05d}": v for i, v in enumerate(self.optimizer.variables)}}
+             "optimizer_variables": {f"{i:05d}": v for i, v in enumerate(self.optimizer.variables)},
+             # The dropout layers' seed states, so a resumed run draws the masks the
+             # uninterrupted one would have (their paths depend on creation order in the
+             # process, their order in the model does not).
+             "random_states": {f"{i:05d}": v for i, v in enumerate(random_states(self.model))}}
     if iterator is not None:
       items["iterator"] = iterator
     self.checkpoint = tf.train.Checkpoint(**items)
+    # Only the chief writes into model_dir. Other workers still take part in every save (it may
+    # hold collectives), into a directory of their own that is removed after each save, as
+    # TensorFlow's multi-worker guide prescribes.
+    directory = self.config.model_dir if self.is_chief else distribute.worker_scratch_dir(
+        self.strategy)
     self.manager = tf.train.CheckpointManager(
-        self.checkpoint, self.config.model_dir, max_to_keep=self.config.keep_checkpoint_max)
+        self.checkpoint, directory, max_to_keep=self.config.keep_checkpoint_max)
     return self.manager
+
+  def _save(self):
+    self.manager.save(checkpoint_number=self.step)
+    self._saved_step = self.step
+    if not self.is_chief:
+      tf.io.gfile.rmtree(self.manager.directory)
+
+  def latest_checkpoint(self):
+    """The newest complete checkpoint of model_dir: the checkpoint state file's, or a newer
+    ckpt-N that was fully written (its index and data read back) when the run was killed before
+    the state file listed it. None when there is none."""
+    listed = tf.train.latest_checkpoint(self.config.model_dir)
+    newest, newest_step = listed, checkpoint_step(listed) if listed else -1
+    for index in tf.io.gfile.glob(os.path.join(self.config.model_dir, "ckpt-*.index")):
+      prefix = index[:-len(".index")]
+      step = checkpoint_step(prefix)
+      if step is None or step <= newest_step:
+        continue
+      try:   # verified before it is trusted: every tensor's bytes are read
+        reader = tf.train.load_checkpoint(prefix)
+        for name in reader.get_variable_to_shape_map():
+          reader.get_tensor(name)
+      except (tf.errors.OpError, ValueError) as error:
+        logging.warning("ignoring incomplete checkpoint %s (%s)", prefix, error)
+        continue
+      newest, newest_step = prefix, step
+    if newest != listed:
+      logging.warning("%s is complete but not yet listed in the checkpoint state file (the run "
+                      "was stopped while saving it): resuming from it", newest)
+    return newest
+
+  def _restore_for_training(self, path):
+    try:
+      self.checkpoint.restore(path).assert_existing_objects_matched()
+    except (ValueError, AssertionError, tf.errors.OpError) as error:
+      first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+      raise ValueError(
+          f"cannot resume from {path}: the checkpoint in {self.config.model_dir} belongs to "
+          f"another model or optimizer configuration ({first[:300]}); use a fresh output "
+          "directory, or the flags of the run that wrote it") from error
 
   def restore(self, path=None):
     """Restores model and optimizer (so the step too) from `path` or the latest checkpoint of
@@ -189,11 +302,17 @@ class Trainer:
     trackable = isinstance(iterator, tf.__internal__.tracking.Trackable)
     with self.strategy.scope():
       self.optimizer.build(self.model.trainable_variables)
-    manager = self._checkpointing(iterator if trackable else None)
-    latest = manager.latest_checkpoint
+    self._checkpointing(iterator if trackable else None)
+    latest = self.latest_checkpoint()
     if latest:
-      self.checkpoint.restore(latest).assert_existing_objects_matched()
+      self._restore_for_training(latest)
       logging.info("resumed from %s at step %d", latest, self.step)
+      if self.step > config.num_train_steps:
+        raise ValueError(
+            f"{config.model_dir} holds a checkpoint at step {self.step}, past num_train_steps="
+            f"{config.num_train_steps}: this directory belongs to a longer run. To start a new "
+            "phase (e.g. phase 2), pass that checkpoint as --init_checkpoint and use a fresh "
+            "--output_dir")
       if not trackable:
         logging.warning("%s cannot save the input position: the input restarts, reshuffled",
                         type(self.strategy).__name__)
@@ -201,8 +320,10 @@ class Trainer:
         iterator = iter(self.strategy.distribute_datasets_from_function(dataset_fn))
     elif init_fn is not None:
       init_fn(self.model)
+    self._saved_step = self.step if latest else None
     train_loop = self._compile_loop()
-    writer = tf.summary.create_file_writer(os.path.join(config.model_dir, "train"))
+    writer = (tf.summary.create_file_writer(os.path.join(config.model_dir, "train"))
+              if self.is_chief else tf.summary.create_noop_writer())
     start_step, start_time, last_log = self.step, time.time(), 0.0
     results = {}
     bar = _progress_bar(config, start_step)
@@ -219,7 +340,7 @@ class Trainer:
       if not math.isfinite(results["loss"]):
         raise FloatingPointError(
             f"training loss became {results['loss']} in the loop ending at step {self.step}; "
-            f"the last checkpoint is {manager.latest_checkpoint}. Lower the learning rate, check "
+            f"the last checkpoint is {self.latest_checkpoint()}. Lower the learning rate, check "
             "the data, or use loss scaling with float16.")
       results["learning_rate"] = float(self._learning_rate())
       results["examples_per_second"] = steps * self._global_batch(dataset_fn) / max(seconds, 1e-9)
@@ -241,11 +362,11 @@ class Trainer:
         bar.set_postfix(loss=f"{results['loss']:.4f}", refresh=False)
       every = config.save_checkpoints_steps
       if every and self.step % every == 0 and self.step < config.num_train_steps:
-        manager.save(checkpoint_number=self.step)
+        self._save()
       if on_loop_end is not None:
         on_loop_end(self.step, results)
-    if manager.latest_checkpoint != os.path.join(config.model_dir, f"ckpt-{self.step}"):
-      manager.save(checkpoint_number=self.step)
+    if self._saved_step != self.step:   # the same decision on every worker
+      self._save()
     writer.flush()
     if bar is not None:
       bar.close()
@@ -315,6 +436,15 @@ def _progress_bar(config, start_step):
   return tqdm(total=config.num_train_steps, initial=start_step, unit="step", dynamic_ncols=True)
 
 
+def checkpoint_step(path):
+  """The step of a trainer checkpoint prefix `.../ckpt-N` (saved with checkpoint_number=step),
+  or None."""
+  name = os.path.basename(str(path or ""))
+  if name.startswith("ckpt-") and name[5:].isdigit():
+    return int(name[5:])
+  return None
+
+
 def weights_by_path(model):
   """{weight path: variable} of a Keras model. Checkpoints key the weights by path explicitly:
   tf.train.Checkpoint(model=...) on a Keras 3 functional model tracks only the attributes set
@@ -323,6 +453,12 @@ def weights_by_path(model):
   if len(weights) != len(model.weights):
     raise ValueError(f"{model.name} has weights with the same path; cannot checkpoint by path")
   return weights
+
+
+def random_states(model):
+  """The model's random-generator state variables (Keras seed generators), in model order."""
+  weights = {id(w) for w in model.weights}
+  return [v for v in model.variables if id(v) not in weights and "seed_generator" in v.path]
 
 
 def model_checkpoint(model):
@@ -397,6 +533,15 @@ def write_results_file(path, results):
   with tf.io.gfile.GFile(tmp, "w") as writer:
     for key in sorted(results):
       writer.write(f"{key} = {results[key]}\n")
+  tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
+def write_json_file(path, value):
+  """Writes `value` as indented JSON, atomically (a temporary name, then a rename)."""
+  import json  # pylint: disable=import-outside-toplevel
+  tmp = f"{path}.incomplete"
+  with tf.io.gfile.GFile(tmp, "w") as writer:
+    json.dump(value, writer, default=str, indent=1, sort_keys=True)
   tf.io.gfile.rename(tmp, path, overwrite=True)
 
 

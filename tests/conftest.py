@@ -172,3 +172,54 @@ def tiny_chinese_model(tmp_path):
   shutil.copy(shared_path("vocab/chinese_vocab.txt"), folder / "vocab.txt")
   (folder / "bert_config.json").write_text(json.dumps(TINY_CHINESE))
   return folder
+
+
+def real_pretraining_records(folder, num_lines, max_seq_length, max_predictions_per_seq,
+                             num_shards=1):
+  """create_pretraining_data (original defaults, dupe_factor 1) on the first `num_lines` lines of
+  WikiText-2 valid with Google's uncased vocabulary: real records. Returns (glob, vocab path)."""
+  import subprocess  # pylint: disable=import-outside-toplevel
+  import sys  # pylint: disable=import-outside-toplevel
+  corpus = shared_path("english_corpus/wikitext-2_valid_sentences.txt")
+  vocab = shared_path("vocab/uncased_vocab.txt")
+  folder = pathlib.Path(folder)
+  lines = corpus.read_text(encoding="utf-8").splitlines(keepends=True)[:num_lines]
+  (folder / "corpus.txt").write_text("".join(lines), encoding="utf-8")
+  out = folder / f"wiki{max_seq_length}.tfrecord"
+  result = subprocess.run([sys.executable, "-m", "pretraining.create_pretraining_data",
+                           f"--input_file={folder / 'corpus.txt'}", f"--output_file={out}",
+                           f"--vocab_file={vocab}", f"--max_seq_length={max_seq_length}",
+                           f"--max_predictions_per_seq={max_predictions_per_seq}",
+                           "--dupe_factor=1", f"--num_shards={num_shards}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  return f"{out}*", str(vocab)
+
+
+def start_local_workers(command, count=2, timeout=1800):
+  """Starts `count` processes of `command`, each with a TF_CONFIG naming it one of `count`
+  workers on free localhost ports (MultiWorkerMirroredStrategy), and waits for them. Returns
+  [(process, combined output)] in worker order; every process is gone on return."""
+  import json  # pylint: disable=import-outside-toplevel
+  import socket  # pylint: disable=import-outside-toplevel
+  import subprocess  # pylint: disable=import-outside-toplevel
+  sockets = [socket.socket() for _ in range(count)]
+  for s in sockets:
+    s.bind(("127.0.0.1", 0))
+  cluster = {"worker": [f"127.0.0.1:{s.getsockname()[1]}" for s in sockets]}
+  for s in sockets:
+    s.close()
+  workers = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True,
+                              env=dict(os.environ, PYTHONPATH=str(ROOT), TF_CONFIG=json.dumps(
+                                  {"cluster": cluster, "task": {"type": "worker", "index": i}})))
+             for i in range(count)]
+  outputs = []
+  try:
+    for worker in workers:
+      outputs.append(worker.communicate(timeout=timeout)[0])
+  finally:
+    for worker in workers:
+      worker.kill()
+      worker.wait()
+  return list(zip(workers, outputs))
