@@ -2,7 +2,6 @@
 original names and defaults, and the few helpers that turn them into objects. Only programs
 import this module; library code takes plain arguments.
 """
-import json
 import os
 import re
 
@@ -41,12 +40,20 @@ def define_run_flags(train_batch_size=32, learning_rate=5e-5, num_train_epochs=3
   flags.DEFINE_string("master", None, "Unused (TF1 TPU master); --tpu_name resolves the TPU.")
   flags.DEFINE_integer("num_tpu_cores", 8, "TPU cores (informational: TPUStrategy finds them).")
   # New: distribution, precision, optimizer.
-  flags.DEFINE_integer("num_gpus", 0, "GPUs to mirror over (>1: MirroredStrategy).")
+  flags.DEFINE_integer("num_gpus", 0, "GPUs to mirror over (>1: MirroredStrategy). With a "
+                       "multi-worker TF_CONFIG every worker mirrors over its own GPUs.")
+  flags.DEFINE_integer("num_cpu_replicas", 0, "Rehearse a multi-replica run on one machine: "
+                       "MirroredStrategy over this many logical CPU devices.")
+  flags.DEFINE_bool("skip_padding", None, "Train on the real tokens only (dynamic shapes; never "
+                    "with --use_xla or on TPU). Default: on CPUs, where it was measured faster; "
+                    "off on GPUs.")
   flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"],
                     "Compute precision; mixed_float16 uses dynamic loss scaling.")
-  flags.DEFINE_bool("use_xla", False, "Compile the training step with XLA (always on TPU).")
+  flags.DEFINE_bool("use_xla", False, "Compile the training step (forward, backward and the "
+                    "optimizer update) with XLA (always on TPU).")
   flags.DEFINE_bool("xla_kernels", True, "Run the element-wise parts of the training step as "
-                    "XLA-fused kernels (bert_tf.fused); --noxla_kernels for a device without XLA.")
+                    "XLA-fused kernels where measured faster (CPUs; bert_tf.kernels); "
+                    "--noxla_kernels: plain TensorFlow ops everywhere.")
   flags.DEFINE_enum("optimizer", "adamw", ["adamw", "lamb"], "adamw: the original "
                     "AdamWeightDecay; lamb: LAMB.")
   flags.DEFINE_float("weight_decay", 0.01, "Decoupled weight decay (not on LayerNorm and biases).")
@@ -104,7 +111,7 @@ def strategy_from_flags():
     raise flags.ValidationError("--use_tpu needs --tpu_name")
   return distribute.get_strategy(tpu=FLAGS.tpu_name if FLAGS.use_tpu else None,
                                  tpu_zone=FLAGS.tpu_zone, gcp_project=FLAGS.gcp_project,
-                                 num_gpus=FLAGS.num_gpus)
+                                 num_gpus=FLAGS.num_gpus, num_cpu_replicas=FLAGS.num_cpu_replicas)
 
 
 def set_precision():
@@ -147,9 +154,9 @@ def trainer_config(num_train_steps, strategy):
 
 def save_flags():
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from bert_tf import training  # pylint: disable=import-outside-toplevel
   tf.io.gfile.makedirs(FLAGS.output_dir)
-  with tf.io.gfile.GFile(os.path.join(FLAGS.output_dir, "flags.json"), "w") as f:
-    json.dump(FLAGS.flag_values_dict(), f, default=str, indent=1, sort_keys=True)
+  training.write_json_file(os.path.join(FLAGS.output_dir, "flags.json"), FLAGS.flag_values_dict())
   logging.info("flags saved to %s", os.path.join(FLAGS.output_dir, "flags.json"))
 
 
@@ -160,7 +167,8 @@ def train_or_restore(trainer, model, dataset_fn, init_fn, vocab_file):
   from bert_tf.checkpoint.original import export_pretrained  # pylint: disable=import-outside-toplevel
   if FLAGS.do_train:
     trainer.train(dataset_fn, init_fn=init_fn)
-    export_pretrained(model, os.path.join(FLAGS.output_dir, "export"), vocab_file=vocab_file)
+    if trainer.is_chief:   # only the chief writes
+      export_pretrained(model, os.path.join(FLAGS.output_dir, "export"), vocab_file=vocab_file)
   elif trainer.restore():
     logging.info("restored step %d from %s", trainer.step, FLAGS.output_dir)
   elif init_fn is not None:
@@ -176,7 +184,9 @@ def start_run(config_file, vocab_file):
   strategy and the precision policy, and seeds. Returns (BertConfig, strategy)."""
   import keras  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from bert_tf import BertConfig, fused  # pylint: disable=import-outside-toplevel
+  from bert_tf import BertConfig, distribute, kernels  # pylint: disable=import-outside-toplevel
+  # The strategy first: --num_cpu_replicas splits the CPU, which must precede any TF device use.
+  strategy = strategy_from_flags()
   config = BertConfig.from_json_file(config_file)
   if FLAGS.max_seq_length > config.max_position_embeddings:
     raise flags.ValidationError(f"--max_seq_length={FLAGS.max_seq_length} exceeds "
@@ -187,9 +197,9 @@ def start_run(config_file, vocab_file):
   if vocab_size != config.vocab_size:
     raise flags.ValidationError(f"{config_file} has vocab_size={config.vocab_size} but "
                                 f"{vocab_file} has {vocab_size} lines; use the matching pair")
-  save_flags()
-  strategy = strategy_from_flags()
+  if distribute.is_chief(strategy):
+    save_flags()
   set_precision()
-  fused.set_xla_kernels(FLAGS.xla_kernels)
+  kernels.configure(strategy, skip_padding=FLAGS.skip_padding, fused_kernels=FLAGS.xla_kernels)
   keras.utils.set_random_seed(FLAGS.seed)
   return config, strategy

@@ -21,6 +21,11 @@ def list_input_files(input_file):
   return files
 
 
+def any_file_matches(input_file):
+  """Whether some pattern of a comma-separated --input_file matches a file."""
+  return any(fileio.glob(p.strip()) for p in input_file.split(",") if p.strip())
+
+
 def decode(serialized, max_seq_length, max_predictions_per_seq):
   """Batch of serialized records -> dict of int32 / float32 tensors."""
   parsed = features.parse_examples(serialized, max_seq_length, max_predictions_per_seq)

@@ -48,7 +48,8 @@ flags.DEFINE_bool("use_tpu", False, "Run on Cloud TPU (needs --tpu_name).")
 flags.DEFINE_string("tpu_name", None, "Cloud TPU name or grpc:// address.")
 flags.DEFINE_string("tpu_zone", None, "Zone of the TPU.")
 flags.DEFINE_string("gcp_project", None, "Project of the TPU.")
-flags.DEFINE_integer("num_tpu_cores", 8, "TPU cores (informational: TPUStrategy finds them).")
+flags.DEFINE_integer("num_tpu_cores", 8, "TPU cores; checked against the replicas TPUStrategy "
+                     "finds.")
 # New flags.
 flags.DEFINE_string("vocab_file", None, "vocab.txt: checked against vocab_size and copied to the export.")
 flags.DEFINE_enum("optimizer", "adamw", ["adamw", "lamb"], "adamw: the original AdamWeightDecay; "
@@ -62,17 +63,27 @@ flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_f
                   "Compute precision; mixed_float16 uses dynamic loss scaling.")
 flags.DEFINE_integer("gradient_accumulation_steps", 1, "Micro-batches per optimizer step "
                      "(train_batch_size is per micro-batch).")
-flags.DEFINE_bool("use_xla", False, "Compile the training loop with XLA (always on TPU). Shapes "
-                  "are then static, so padding tokens are computed; without XLA they are skipped.")
+flags.DEFINE_bool("use_xla", False, "Compile the training step (forward, backward and the "
+                  "optimizer update) with XLA (always on TPU). Shapes are then static, so "
+                  "padding tokens are computed.")
 flags.DEFINE_bool("xla_kernels", True, "Run the element-wise parts of the training step as "
-                  "XLA-fused kernels (bert_tf.fused); --noxla_kernels for a device without XLA.")
+                  "XLA-fused kernels where measured faster (CPUs; bert_tf.kernels); "
+                  "--noxla_kernels: plain TensorFlow ops everywhere (a device without XLA).")
+flags.DEFINE_bool("skip_padding", None, "Train on the real tokens only (dynamic shapes; never "
+                  "with --use_xla or on TPU). Default: on CPUs, where it was measured faster; off "
+                  "on GPUs (a device-to-host copy per step).")
+flags.DEFINE_integer("num_cpu_replicas", 0, "Rehearse a multi-replica run on one machine: "
+                     "MirroredStrategy over this many logical CPU devices (batch splitting, "
+                     "cross-replica clipping, checkpoints, resume), as on a pod or GPU host.")
 flags.DEFINE_integer("keep_checkpoint_max", 5, "Checkpoints kept.")
-flags.DEFINE_integer("num_gpus", 0, "GPUs to mirror over (>1: MirroredStrategy).")
+flags.DEFINE_integer("num_gpus", 0, "GPUs to mirror over (>1: MirroredStrategy). With a "
+                     "multi-worker TF_CONFIG every worker mirrors over its own GPUs.")
 flags.DEFINE_bool("next_sentence_prediction", True, "False for records made without the "
                   "next-sentence task (RoBERTa style): no NSP loss.")
-flags.DEFINE_integer("seed", 12345, "Input shuffling seed.")
-flags.DEFINE_bool("dry_run", False, "Check the flags for consistency, print them and stop "
-                  "(no data, devices or TPU are touched).")
+flags.DEFINE_integer("seed", 12345, "Seed of the initial weights, dropout and input shuffling.")
+flags.DEFINE_bool("dry_run", False, "Check the flags for consistency (and, when the config and "
+                  "input files exist, run the preflight on them), print them and stop (no "
+                  "devices or TPU are touched).")
 flags.mark_flags_as_required(["bert_config_file", "input_file", "output_dir"])
 
 
@@ -89,7 +100,7 @@ def check_flag_consistency():
     problems.append(f"max_predictions_per_seq={FLAGS.max_predictions_per_seq} does not fit "
                     f"max_seq_length={FLAGS.max_seq_length} at masked_lm_prob 0.15 "
                     f"(expected about {round(0.15 * FLAGS.max_seq_length)} or a bit more)")
-  devices = FLAGS.num_tpu_cores if FLAGS.use_tpu else max(FLAGS.num_gpus, 1)
+  devices = planned_replicas()
   for name in ("train_batch_size", "eval_batch_size"):
     if getattr(FLAGS, name) % devices:
       problems.append(f"{name}={getattr(FLAGS, name)} is not a multiple of the {devices} devices")
@@ -109,28 +120,81 @@ def check_flag_consistency():
     raise ValueError("inconsistent flags: " + "; ".join(problems))
 
 
-def preflight(config, files, strategy):
-  """Checks that save hours of a failed run; each message says what to change."""
-  from bert_tf import distribute  # pylint: disable=import-outside-toplevel
+def preflight(config, files, replicas, tpu):
+  """Checks that save hours of a failed run; each message says what to change.
+
+  Args:
+    config: BertConfig of --bert_config_file.
+    files: the input files.
+    replicas: the replica count the run will have (TPU cores, GPUs, ...).
+    tpu: whether the run is on Cloud TPU.
+  """
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from pretraining import input_pipeline  # pylint: disable=import-outside-toplevel
   input_pipeline.check_record_lengths(files, FLAGS.max_seq_length, FLAGS.max_predictions_per_seq)
   if FLAGS.vocab_file:
-    with open(FLAGS.vocab_file, "rb") as f:
+    with tf.io.gfile.GFile(FLAGS.vocab_file, "rb") as f:   # gs:// paths too
       size = sum(1 for _ in f)
     if size != config.vocab_size:
       raise ValueError(f"{FLAGS.bert_config_file} has vocab_size={config.vocab_size} but "
                        f"{FLAGS.vocab_file} has {size} lines; use the matching pair")
-  if distribute.is_tpu(strategy):
+  if tpu and FLAGS.tpu_name != "local":
+    # A TPU node reads from its own servers, which cannot see this machine's disk; on a TPU VM
+    # (--tpu_name=local) the host that runs this program feeds the TPU and reads its own disk.
     local = [p for p in [FLAGS.output_dir, *files, FLAGS.init_checkpoint or "gs://"]
              if not str(p).startswith("gs://")]
     if local:
-      raise ValueError(f"on Cloud TPU every path must be on gs:// (the TPU cannot read this "
-                       f"machine's disk): {local[:3]}")
-  replicas = strategy.num_replicas_in_sync
+      raise ValueError(f"on a Cloud TPU node every path must be on gs:// (the TPU cannot read "
+                       f"this machine's disk): {local[:3]}")
+  if tpu and FLAGS.num_tpu_cores != replicas:
+    raise ValueError(f"--num_tpu_cores={FLAGS.num_tpu_cores} but the TPU has {replicas} cores; "
+                     "set --num_tpu_cores to the slice's core count")
   for name in ("train_batch_size", "eval_batch_size"):
     if getattr(FLAGS, name) % replicas:
       raise ValueError(f"--{name}={getattr(FLAGS, name)} must be a multiple of the "
                        f"{replicas} replicas")
+
+
+def planned_replicas():
+  """The replica count the flags ask for (the strategy's, before any device is touched)."""
+  return FLAGS.num_tpu_cores if FLAGS.use_tpu else max(FLAGS.num_gpus, FLAGS.num_cpu_replicas, 1)
+
+
+# What a run's checkpoints depend on: resuming with other values would train another model.
+RESUME_FLAGS = ("max_seq_length", "max_predictions_per_seq", "next_sentence_prediction")
+
+
+def run_record(config):
+  """What flags.json keeps of a run: the resolved flags and the model's config."""
+  return dict(FLAGS.flag_values_dict(), bert_config=config.to_dict())
+
+
+def check_resume(config):
+  """Before resuming from output_dir: the run there must be this run (same lengths and model)
+  and not already past num_train_steps. The classic mistake is starting phase 2 in phase 1's
+  directory, which would restore step 900000 of a 100000-step schedule and train nothing."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from bert_tf import training  # pylint: disable=import-outside-toplevel
+  latest = tf.train.latest_checkpoint(FLAGS.output_dir)
+  if not latest:
+    return
+  advice = (f"to start a new phase (e.g. phase 2 at another length), pass that run's checkpoint "
+            f"as --init_checkpoint={latest} and use a fresh --output_dir")
+  step = training.checkpoint_step(latest)
+  if step is not None and step > FLAGS.num_train_steps:
+    raise ValueError(f"--output_dir={FLAGS.output_dir} holds a run at step {step}, past "
+                     f"--num_train_steps={FLAGS.num_train_steps}; {advice}")
+  path = os.path.join(FLAGS.output_dir, "flags.json")
+  if not tf.io.gfile.exists(path):
+    return
+  with tf.io.gfile.GFile(path) as f:
+    saved = json.load(f)
+  wanted = run_record(config)
+  differ = [f"{name}={saved[name]} there, {wanted[name]} here" for name in
+            (*RESUME_FLAGS, "bert_config") if name in saved and saved[name] != wanted[name]]
+  if differ:
+    raise ValueError(f"--output_dir={FLAGS.output_dir} holds a run with other settings "
+                     f"({'; '.join(differ)}): resuming it would train another model; {advice}")
 
 
 def dataset_fn_for(files, global_batch_size, is_training):
@@ -151,28 +215,43 @@ def main(argv):
   del argv
   check_flag_consistency()
   if FLAGS.dry_run:
+    from pretraining import input_pipeline  # pylint: disable=import-outside-toplevel
+    from bert_tf import BertConfig  # pylint: disable=import-outside-toplevel
+    if os.path.exists(FLAGS.bert_config_file) and input_pipeline.any_file_matches(FLAGS.input_file):
+      # With the run's files at hand, the preflight too (records, vocabulary, paths, batches).
+      preflight(BertConfig.from_json_file(FLAGS.bert_config_file),
+                input_pipeline.list_input_files(FLAGS.input_file), planned_replicas(),
+                FLAGS.use_tpu)
     print(json.dumps(FLAGS.flag_values_dict(), default=str, sort_keys=True))
     return
   if FLAGS.use_tpu and not FLAGS.tpu_name:
     raise app.UsageError("--use_tpu needs --tpu_name")
   import keras  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from bert_tf import BertConfig, BertPretrainer, distribute, fused, optimization, training  # pylint: disable=import-outside-toplevel
+  from bert_tf import BertConfig, BertPretrainer, distribute, kernels, optimization, training  # pylint: disable=import-outside-toplevel
   from bert_tf.checkpoint.original import export_pretrained  # pylint: disable=import-outside-toplevel
   from pretraining import input_pipeline, task as task_lib  # pylint: disable=import-outside-toplevel
 
   config = BertConfig.from_json_file(FLAGS.bert_config_file)
-  files = input_pipeline.list_input_files(FLAGS.input_file)
+  # The strategy first: --num_cpu_replicas splits the CPU, which must precede any TF device use.
   strategy = distribute.get_strategy(tpu=FLAGS.tpu_name if FLAGS.use_tpu else None,
                                      tpu_zone=FLAGS.tpu_zone, gcp_project=FLAGS.gcp_project,
-                                     num_gpus=FLAGS.num_gpus)
-  preflight(config, files, strategy)
-  tf.io.gfile.makedirs(FLAGS.output_dir)
-  with tf.io.gfile.GFile(os.path.join(FLAGS.output_dir, "flags.json"), "w") as f:
-    json.dump(FLAGS.flag_values_dict(), f, default=str, indent=1, sort_keys=True)
-  fused.set_xla_kernels(FLAGS.xla_kernels)
+                                     num_gpus=FLAGS.num_gpus,
+                                     num_cpu_replicas=FLAGS.num_cpu_replicas)
+  files = input_pipeline.list_input_files(FLAGS.input_file)
+  preflight(config, files, strategy.num_replicas_in_sync, distribute.is_tpu(strategy))
+  check_resume(config)
+  chief = distribute.is_chief(strategy)
+  if chief:   # only the chief writes (tests/test_multi_worker.py)
+    tf.io.gfile.makedirs(FLAGS.output_dir)
+    training.write_json_file(os.path.join(FLAGS.output_dir, "flags.json"), run_record(config))
+  policy = kernels.configure(strategy, skip_padding=FLAGS.skip_padding,
+                             fused_kernels=FLAGS.xla_kernels)
+  logging.info("%d replica(s) on %s; kernels: %s", strategy.num_replicas_in_sync,
+               kernels.current_device(), policy)
   if FLAGS.precision != "float32":
     keras.mixed_precision.set_global_policy(FLAGS.precision)
+  keras.utils.set_random_seed(FLAGS.seed)   # the same initial weights and dropout masks per seed
   with strategy.scope():
     model = BertPretrainer(config, seq_length=FLAGS.max_seq_length,
                            max_predictions_per_seq=FLAGS.max_predictions_per_seq)
@@ -194,16 +273,18 @@ def main(argv):
     trainer.train(dataset_fn_for(files, FLAGS.train_batch_size, True),
                   init_fn=(training.init_fn_from(FLAGS.init_checkpoint) if FLAGS.init_checkpoint
                            else None))
-    export_dir = os.path.join(FLAGS.output_dir, "export")
-    export_pretrained(model, export_dir, vocab_file=FLAGS.vocab_file)
-    logging.info("exported the model as an original checkpoint to %s", export_dir)
+    if chief:
+      export_dir = os.path.join(FLAGS.output_dir, "export")
+      export_pretrained(model, export_dir, vocab_file=FLAGS.vocab_file)
+      logging.info("exported the model as an original checkpoint to %s", export_dir)
   if FLAGS.do_eval:
     results = trainer.evaluate(dataset_fn_for(files, FLAGS.eval_batch_size, False),
                                FLAGS.max_eval_steps, restore=not FLAGS.do_train)
     results["global_step"] = trainer.step
-    path = os.path.join(FLAGS.output_dir, "eval_results.txt")
-    training.write_results_file(path, results)
-    logging.info("eval results (%s): %s", path, results)
+    if chief:
+      path = os.path.join(FLAGS.output_dir, "eval_results.txt")
+      training.write_results_file(path, results)
+      logging.info("eval results (%s): %s", path, results)
 
 
 def run():

@@ -69,7 +69,9 @@ def test_chnsenticorp_end_to_end(tmp_path, tiny_chinese_model):
   assert read_results_file(output_dir / "eval_results.txt") == pytest.approx(results, rel=1e-6)
 
 
-def test_generic_csv_task_trains_and_predicts(tmp_path, small_vocab):
+@pytest.mark.parametrize("replicas", [0, 2])
+def test_generic_csv_task_trains_and_predicts(tmp_path, small_vocab, replicas):
+  """Also as a 2-replica rehearsal (--num_cpu_replicas=2: MirroredStrategy over logical CPUs)."""
   from conftest import TINY_CONFIG
   model_dir = tmp_path / "model"
   model_dir.mkdir()
@@ -90,7 +92,8 @@ def test_generic_csv_task_trains_and_predicts(tmp_path, small_vocab):
                           f"--output_dir={output_dir}", "--text_a_column=text",
                           "--label_column=answer", "--id_column=key", "--max_seq_length=8",
                           "--train_batch_size=4", "--num_train_epochs=1", "--do_train",
-                          "--do_eval", "--do_predict", "--export_saved_model=false")
+                          "--do_eval", "--do_predict", "--export_saved_model=false",
+                          f"--num_cpu_replicas={replicas}")
   assert result.returncode == 0, result.stderr[-3000:]
   assert json.loads((output_dir / "labels.json").read_text()) == ["no", "yes"]
   assert read_results_file(output_dir / "eval_results.txt")["global_step"] == 4
