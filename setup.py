@@ -5,6 +5,8 @@ Install for development: pip install -e ".[dev]"  (tests, benchmarks, reference 
 The exact versions CI runs are pinned in requirements-lock.txt (used as pip constraints by
 scripts/setup_env.sh).
 """
+import os
+
 import setuptools
 
 # The supported stack. tensorflow-text must match TensorFlow's minor version exactly (its
@@ -21,6 +23,14 @@ INSTALL_REQUIRES = [
     "rjieba>=0.2.2,<0.3",
     "tqdm>=4.60",
 ]
+
+# A Cloud TPU VM (or a machine with its own TensorFlow build, e.g. a vendor's GPU container) has
+# TensorFlow installed as another distribution (tensorflow-tpu, tensorflow-cpu, ...): pip would
+# put PyPI's tensorflow over it. BERT_TF_KEEP_TENSORFLOW=1 keeps the installed one (install
+# tensorflow-text of the same minor version; bert_tf/_versions.py checks the pair at import).
+if os.environ.get("BERT_TF_KEEP_TENSORFLOW", "") not in ("", "0"):
+  INSTALL_REQUIRES = [r for r in INSTALL_REQUIRES if not r.startswith(("tensorflow==",
+                                                                       "tensorflow-text=="))]
 
 BEAM = ["apache-beam>=2.60"]
 
