@@ -253,9 +253,10 @@ class Trainer:
         continue
       try:   # verified before it is trusted: every tensor's bytes are read
         reader = tf.train.load_checkpoint(prefix)
-        for name in reader.get_variable_to_shape_map():
-          reader.get_tensor(name)
-      except (tf.errors.OpError, ValueError) as error:
+        for name, dtype in reader.get_variable_to_dtype_map().items():
+          if dtype != tf.variant:   # the input iterator's state cannot be read as an array
+            reader.get_tensor(name)
+      except (tf.errors.OpError, ValueError, IndexError) as error:  # IndexError: data cut short
         logging.warning("ignoring incomplete checkpoint %s (%s)", prefix, error)
         continue
       newest, newest_step = prefix, step

@@ -143,3 +143,41 @@ def test_a_non_finite_loss_stops_naming_the_step_and_the_last_checkpoint(tmp_pat
     trainer.train(dataset_fn)
   message = str(error.value)
   assert "step 25" in message and str(tmp_path / "ckpt-20") in message, message
+
+
+def test_a_complete_checkpoint_missing_from_the_state_file_is_used(tmp_path):
+  """A kill after ckpt-N is fully written but before the checkpoint state file lists it: the
+  resumed run starts from N (verified by reading every tensor back), and a newer checkpoint
+  whose data file was cut short is ignored."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from bert_tf import BertConfig, BertPretrainer, optimization, training  # pylint: disable=import-outside-toplevel
+  from pretraining.task import PretrainingTask  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(0)
+  data = {"input_ids": rng.integers(0, 99, (4, 8)).astype(np.int32),
+          "input_mask": np.ones((4, 8), np.int32), "segment_ids": np.zeros((4, 8), np.int32),
+          "masked_lm_positions": rng.integers(0, 8, (4, 2)).astype(np.int32),
+          "masked_lm_ids": rng.integers(0, 99, (4, 2)).astype(np.int32),
+          "masked_lm_weights": np.ones((4, 2), np.float32),
+          "next_sentence_labels": np.zeros((4, 1), np.int32)}
+
+  def dataset_fn(context):
+    del context
+    return tf.data.Dataset.from_tensors(data).repeat()
+  dataset_fn.global_batch_size = 4
+
+  def trainer(steps):
+    model = BertPretrainer(BertConfig(**TINY_CONFIG), seq_length=8, max_predictions_per_seq=2)
+    return training.Trainer(
+        tf.distribute.get_strategy(), model, optimization.create_optimizer("lamb", 1e-3, 100, 0),
+        PretrainingTask(), training.TrainerConfig(model_dir=str(tmp_path), num_train_steps=steps,
+                                                  steps_per_loop=5, save_checkpoints_steps=10))
+  trainer(30).train(dataset_fn)
+  state = tmp_path / "checkpoint"
+  # The state file as it was before ckpt-20 and ckpt-30 were registered; ckpt-30's data cut short.
+  state.write_text('model_checkpoint_path: "ckpt-10"\nall_model_checkpoint_paths: "ckpt-10"\n')
+  data_file = tmp_path / "ckpt-30.data-00000-of-00001"
+  data_file.write_bytes(data_file.read_bytes()[:100])
+  resumed = trainer(40)
+  assert resumed.latest_checkpoint() == str(tmp_path / "ckpt-20")
+  resumed.train(dataset_fn)
+  assert resumed.step == 40
