@@ -23,6 +23,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from bert_tf import errors
 from finetuning import common_flags
 
 FLAGS = flags.FLAGS
@@ -63,6 +64,7 @@ def main(argv):
   if FLAGS.max_seq_length <= FLAGS.max_query_length + 3:
     raise app.UsageError(f"--max_seq_length={FLAGS.max_seq_length} leaves no room for the context "
                          f"after --max_query_length={FLAGS.max_query_length} + 3")
+  common_flags.check_run_flags()
   config_file, vocab_file, init_checkpoint = common_flags.resolve_model_files()
   import numpy as np  # pylint: disable=import-outside-toplevel
   from bert_tf import FullTokenizer, training  # pylint: disable=import-outside-toplevel
@@ -138,7 +140,7 @@ def main(argv):
 
 
 def run():
-  app.run(main)
+  errors.run_program(main)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from bert_tf import errors
+
 FLAGS = flags.FLAGS
 # The original's flags.
 flags.DEFINE_string("bert_config_file", None, "bert_config.json of the model to pretrain.")
@@ -78,7 +80,12 @@ flags.mark_flags_as_required(["bert_config_file", "input_file", "output_dir"])
 
 def check_flag_consistency():
   """Consistency of the flags alone (a recipe in tpu_configs/ must pass); raises ValueError."""
-  problems = []
+  problems = [f"{name}={getattr(FLAGS, name)} must be positive" for name in (
+      "train_batch_size", "eval_batch_size", "num_train_steps", "iterations_per_loop",
+      "save_checkpoints_steps", "max_seq_length", "max_predictions_per_seq")
+              if getattr(FLAGS, name) <= 0]
+  if problems:
+    raise errors.FlagError("; ".join(problems))
   if not FLAGS.do_train and not FLAGS.do_eval:
     problems.append("at least one of --do_train or --do_eval must be set")
   if FLAGS.num_warmup_steps >= FLAGS.num_train_steps:
@@ -106,30 +113,34 @@ def check_flag_consistency():
       problems.append(f"max_seq_length={FLAGS.max_seq_length} exceeds max_position_embeddings="
                       f"{config.max_position_embeddings} of {FLAGS.bert_config_file}")
   if problems:
-    raise ValueError("inconsistent flags: " + "; ".join(problems))
+    raise errors.FlagError("inconsistent flags: " + "; ".join(problems))
 
 
 def preflight(config, files, strategy):
   """Checks that save hours of a failed run; each message says what to change."""
   from bert_tf import distribute  # pylint: disable=import-outside-toplevel
   from pretraining import input_pipeline  # pylint: disable=import-outside-toplevel
+  from bert_tf import files as files_lib  # pylint: disable=import-outside-toplevel
+  from pretraining import record_stats  # pylint: disable=import-outside-toplevel
+  files_lib.check_output_dir(FLAGS.output_dir)
   input_pipeline.check_record_lengths(files, FLAGS.max_seq_length, FLAGS.max_predictions_per_seq)
+  record_stats.verify_files(files)
   if FLAGS.vocab_file:
     with open(FLAGS.vocab_file, "rb") as f:
       size = sum(1 for _ in f)
     if size != config.vocab_size:
-      raise ValueError(f"{FLAGS.bert_config_file} has vocab_size={config.vocab_size} but "
+      raise errors.InputFileError(f"{FLAGS.bert_config_file} has vocab_size={config.vocab_size} but "
                        f"{FLAGS.vocab_file} has {size} lines; use the matching pair")
   if distribute.is_tpu(strategy):
     local = [p for p in [FLAGS.output_dir, *files, FLAGS.init_checkpoint or "gs://"]
              if not str(p).startswith("gs://")]
     if local:
-      raise ValueError(f"on Cloud TPU every path must be on gs:// (the TPU cannot read this "
+      raise errors.FlagError(f"on Cloud TPU every path must be on gs:// (the TPU cannot read this "
                        f"machine's disk): {local[:3]}")
   replicas = strategy.num_replicas_in_sync
   for name in ("train_batch_size", "eval_batch_size"):
     if getattr(FLAGS, name) % replicas:
-      raise ValueError(f"--{name}={getattr(FLAGS, name)} must be a multiple of the "
+      raise errors.FlagError(f"--{name}={getattr(FLAGS, name)} must be a multiple of the "
                        f"{replicas} replicas")
 
 
@@ -207,7 +218,7 @@ def main(argv):
 
 
 def run():
-  app.run(main)
+  errors.run_program(main)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import os
 
 from absl import logging
 
+from bert_tf.errors import FlagError
 from finetuning.tasks.readers import RowError, read_rows
 
 
@@ -94,6 +95,9 @@ def read_token_lines(path, split):
     if fields[0] == "-DOCSTART-":
       flush()
       continue
+    if len(fields) < 2 and split != "test":
+      raise RowError(f"{path}:{number}: {line.strip()!r} has no tag column; expected the word "
+                     "first and its tag last, separated by whitespace")
     if not words:
       first_line = number
     words.append(fields[0])
@@ -195,5 +199,5 @@ TASKS = {"conll2003": Conll2003, "cluener": Cluener, "bio": BioTask}
 def get_task(name, **kwargs):
   key = name.lower()
   if key not in TASKS:
-    raise ValueError(f"unknown NER task_name {name!r}; known: {', '.join(sorted(TASKS))}")
+    raise FlagError(f"unknown NER task_name {name!r}; known: {', '.join(sorted(TASKS))}")
   return TASKS[key](**kwargs)
