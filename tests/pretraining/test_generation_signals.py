@@ -55,6 +55,16 @@ def start(args):
                           stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
+def finish(proc, timeout):
+  """(stdout, stderr) of a started program; on a timeout its whole process group is killed."""
+  try:
+    return proc.communicate(timeout=timeout)
+  except subprocess.TimeoutExpired:
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    raise
+
+
 def wait_for_workers(proc, count=2, timeout=120):
   """The parent's child processes once `count` workers run (the resource tracker as well)."""
   deadline = time.time() + timeout
@@ -93,11 +103,11 @@ def test_workers_die_with_their_parent_and_rerun_completes(tmp_path, corpus):
   left = survivors(children, within=5)
   assert not left, [" ".join(p.cmdline()) for p in left]
   rerun = start(command(corpus, output))
-  _, err = rerun.communicate(timeout=600)
+  _, err = finish(rerun, 600)
   assert rerun.returncode == 0, err[-3000:]
   reference = tmp_path / "reference" / "data.tfrecord"
   whole = start(command(corpus, reference))
-  _, err = whole.communicate(timeout=600)
+  _, err = finish(whole, 600)
   assert whole.returncode == 0, err[-3000:]
   assert len(shards_of(output)) == 8 and shards_of(output) == shards_of(reference)
   assert not glob.glob(str(output.parent / ".*incomplete"))
@@ -116,7 +126,7 @@ def test_ctrl_c_stops_generation_within_seconds(tmp_path, corpus, presses):
     time.sleep(0.3)
     if proc.poll() is None:
       proc.send_signal(signal.SIGINT)
-  _, err = proc.communicate(timeout=60)
+  _, err = finish(proc, 60)
   elapsed = time.time() - sent
   assert elapsed < (5 if presses == 1 else 3), elapsed
   assert proc.returncode == 130, err[-3000:]
