@@ -32,7 +32,7 @@ def select_inputs(model, inputs, names, training=None):
     raise KeyError(f"{model.name} inputs lack {', '.join(absent)}; expected keys {', '.join(names)}")
   selected = {name: inputs[name] for name in names}
   if getattr(model, "config", None) is not None:
-    check_id_ranges(model.config, selected, training)
+    selected = check_id_ranges(model.config, selected, training)
   return selected
 
 
@@ -41,9 +41,13 @@ def check_id_ranges(config, inputs, training=None):
 
   An out-of-range gather raises on CPU but silently returns zeros on GPUs (and clamps on TPUs).
   Concrete values (numpy, eager tensors) are checked here at once; in a traced function that is
-  not training, an assertion op does it on the device (XLA ignores assertions). The training
-  step is left without it: its records were checked when they were written and read.
+  not training, an assertion op gates the ids (XLA ignores assertions). The training step is
+  left without it: its records were checked when they were written and read.
+
+  Returns:
+    the inputs, with traced ids behind their assertions.
   """
+  inputs = dict(inputs)
   limits = {"input_ids": (config.vocab_size, "vocab_size"),
             "segment_ids": (config.type_vocab_size, "type_vocab_size")}
   for name, (limit, field) in limits.items():
@@ -57,9 +61,12 @@ def check_id_ranges(config, inputs, training=None):
         raise UserInputError(f"{name} holds {bad}; expected ids in [0, {limit}): {field}="
                              f"{limit} in the model's config (wrong vocabulary or config?)")
     elif not training:
-      tf.debugging.assert_less(value, tf.cast(limit, value.dtype),
-                               message=f"{name} must be < {field}={limit}")
-      tf.debugging.assert_non_negative(value, message=f"{name} must be >= 0")
+      checks = [tf.debugging.assert_less(value, tf.cast(limit, value.dtype),
+                                         message=f"{name} must be < {field}={limit}"),
+                tf.debugging.assert_non_negative(value, message=f"{name} must be >= 0")]
+      with tf.control_dependencies(checks):
+        inputs[name] = tf.identity(value)
+  return inputs
 
 
 def encoder_inputs(seq_length=None):

@@ -29,6 +29,7 @@ from absl import flags
 from absl import logging
 
 from bert_tf import errors, files
+from bert_tf.tokenization import warn_if_many_unknown
 from pretraining import generation
 
 FLAGS = flags.FLAGS
@@ -110,6 +111,8 @@ def report(summary):
       logging.warning("%d %s%s", summary[key], message, where)
   if not instances:
     logging.warning("no instances were written: is the input empty?")
+  warn_if_many_unknown(summary.get("unknown_tokens", 0), summary.get("tokens", 0),
+                       FLAGS.input_file, FLAGS.vocab_file)
 
 
 def main(argv):

@@ -123,6 +123,7 @@ class ShardProcessor:
                        "pretraining data needs; is it a BERT WordPiece vocabulary?")
     size = max(vocab.values()) + 1
     self.cls_id, self.sep_id = vocab["[CLS]"], vocab["[SEP]"]
+    self.unk_id = vocab["[UNK]"]
     self.is_suffix = np.zeros(size, bool)
     self.is_cjk = np.zeros(size, bool)
     for token, index in vocab.items():
@@ -213,6 +214,7 @@ class ShardProcessor:
     stats["documents"] += len(docs)
     stats["sentences"] += len(lengths)
     stats["tokens"] += len(ids)
+    stats["unknown_tokens"] += int((ids == self.unk_id).sum())
     stats["single_sentence_documents"] += int((docs[:, 1] - docs[:, 0] == 1).sum()) if len(docs) else 0
     return instances.TokenizedShard(ids, continues, offsets, docs)
 

@@ -63,6 +63,7 @@ def workspace(tmp_path_factory):
   (w / "corpus.txt").write_text(CORPUS, encoding="utf-8")
   (w / "empty.txt").write_text("")
   (w / "blank.txt").write_text("\n   \n\n")
+  (w / "foreign.txt").write_text("東京都庁 hello world .\n大阪城 the fox .\n\n札幌 run .\n名古屋 dog .\n")
   (w / "a_file").write_text("not a folder")
   (w / "a_folder").mkdir()
   (w / "no_mask_vocab.txt").write_text("\n".join(t for t in VOCAB if t != "[MASK]") + "\n")
@@ -399,6 +400,15 @@ CASES = [
      ["--input_checkpoint={w}/ckpt", "--output_checkpoint={w}/a_file/m.ckpt"], 2,
      ["--output_checkpoint", "a_file"], []),
 ]
+# Runs that succeed but must warn: (id, module, argv, what stderr must contain).
+WARNING_CASES = [
+    ("create_many_unknown_tokens", "pretraining.create_pretraining_data",
+     [*CREATE, "--input_file={w}/foreign.txt", "--output_file={w}/out/w1.tfrecord"],
+     ["% of the tokens are [UNK]", "vocab.txt", "does not fit the text"]),
+    ("create_allow_empty", "pretraining.create_pretraining_data",
+     [*CREATE, "--input_file={w}/blank.txt", "--output_file={w}/out/w2.tfrecord", "--allow_empty"],
+     ["no instances were written"]),
+]
 # The boundary's --verbose: the same error with its traceback.
 VERBOSE = ("vocab_empty_corpus_verbose", "pretraining.build_vocab",
            ["--input_file={w}/empty.txt", "--output_file={w}/out/v7.txt", "--verbose"], 1,
@@ -414,7 +424,7 @@ def results(workspace, tmp_path_factory):
   """{case id: {status, stdout, stderr}} of every case, run by one driver process."""
   folder = tmp_path_factory.mktemp("driver")
   cases = [{"id": c[0], "module": c[1], "argv": [_fill(a, workspace) for a in c[2]]}
-           for c in CASES + [VERBOSE]]
+           for c in CASES + WARNING_CASES + [VERBOSE]]
   (folder / "cases.json").write_text(json.dumps(cases))
   env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
              TF_CPP_MIN_LOG_LEVEL="2")
@@ -455,3 +465,96 @@ def test_verbose_shows_the_traceback(results, workspace):
   assert result["status"] == 1
   assert "Traceback" in result["stderr"] and "InputFileError" in result["stderr"]
   assert "empty.txt" in result["stderr"].splitlines()[-1]
+
+
+@pytest.mark.parametrize("case", WARNING_CASES, ids=[c[0] for c in WARNING_CASES])
+def test_warning_without_failure(case, results, workspace):
+  result = results[case[0]]
+  assert result["status"] == 0, result["stderr"][-3000:]
+  for text in case[3]:
+    assert _fill(text, workspace) in result["stderr"], result["stderr"][-3000:]
+
+
+# --- the Python API -------------------------------------------------------------------------------
+
+def test_unknown_share_warning_threshold(caplog):
+  """Hand-checked: 6 of 100 tokens is 6% (> 5%: warned), 5 of 100 is not."""
+  from bert_tf.tokenization import warn_if_many_unknown
+  with caplog.at_level("WARNING"):
+    assert warn_if_many_unknown(5, 100, "a.txt", "v.txt") == 0.05
+    assert not caplog.records
+    assert warn_if_many_unknown(6, 100, "a.txt", "v.txt") == 0.06
+  assert "a.txt: 6.0% of the tokens are [UNK] with the vocabulary v.txt" in caplog.records[0].getMessage()
+  assert warn_if_many_unknown(0, 0, "a.txt", "v.txt") == 0.0
+
+
+@pytest.mark.parametrize("name,value,expected", [
+    ("input_ids", 99, "input_ids holds 99; expected ids in [0, 99): vocab_size=99"),
+    ("input_ids", -1, "input_ids holds -1; expected ids in [0, 99)"),
+    ("segment_ids", 2, "segment_ids holds 2; expected ids in [0, 2): type_vocab_size=2"),
+])
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_ids_out_of_range_are_refused(tiny_config, name, value, expected, as_tensor):
+  """On GPUs an out-of-range gather returns zeros silently: the API refuses such ids at once.
+  Mutation: select_inputs without check_id_ranges gives an InvalidArgumentError on CPU (not a
+  UserInputError naming the field) and this test fails."""
+  import numpy as np
+  import tensorflow as tf
+  from bert_tf import BertEncoder
+  from bert_tf.errors import UserInputError
+  encoder = BertEncoder(tiny_config)
+  inputs = {"input_ids": np.ones((2, 5), np.int32), "input_mask": np.ones((2, 5), np.int32),
+            "segment_ids": np.zeros((2, 5), np.int32)}
+  inputs[name][1, 3] = value
+  if as_tensor:
+    inputs = {k: tf.constant(v) for k, v in inputs.items()}
+  with pytest.raises(UserInputError) as error:
+    encoder(inputs)
+  assert expected in str(error.value)
+
+
+def test_ids_out_of_range_in_a_traced_call(tiny_config):
+  import numpy as np
+  import tensorflow as tf
+  from bert_tf import BertEncoder
+  encoder = BertEncoder(tiny_config)
+  inputs = {"input_ids": np.full((2, 5), 120, np.int32), "input_mask": np.ones((2, 5), np.int32),
+            "segment_ids": np.zeros((2, 5), np.int32)}
+  with pytest.raises(tf.errors.InvalidArgumentError, match="input_ids must be < vocab_size=99"):
+    tf.function(lambda x: encoder(x, training=False))(inputs)
+
+
+def test_from_pretrained_without_vocab_says_so(tmp_path, caplog):
+  from bert_tf import BertEncoder
+  from conftest import make_original_checkpoint
+  make_original_checkpoint(tmp_path, TINY_CONFIG, with_heads=False, with_optimizer=False)
+  (tmp_path / "bert_config.json").write_text(json.dumps(TINY_CONFIG))
+  with caplog.at_level("WARNING"):
+    BertEncoder.from_pretrained(tmp_path)
+  assert any("has no vocab.txt: the vocabulary was not checked" in r.getMessage()
+             for r in caplog.records)
+
+
+def test_build_vocab_output_is_readable_by_others(tmp_path):
+  from pretraining.vocabulary import build_vocab_file
+  (tmp_path / "c.txt").write_text(CORPUS)
+  old = os.umask(0o022)
+  try:
+    build_vocab_file([str(tmp_path / "c.txt")], str(tmp_path / "vocab.txt"), 120, min_count=1,
+                     num_unused=3)
+  finally:
+    os.umask(old)
+  assert (tmp_path / "vocab.txt").stat().st_mode & 0o777 == 0o644
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["c.txt", "vocab.txt"]
+
+
+def test_truncated_checkpoint_in_the_api(tmp_path, tiny_config):
+  from bert_tf import BertEncoder, load_original_checkpoint
+  from bert_tf.errors import InputFileError
+  from conftest import make_original_checkpoint
+  prefix, _ = make_original_checkpoint(tmp_path, TINY_CONFIG, with_heads=False)
+  data = [p for p in tmp_path.iterdir() if ".data-" in p.name][0]
+  data.write_bytes(data.read_bytes()[:1000])
+  with pytest.raises(InputFileError, match="bert_model.ckpt: variable .* cannot be read: a data "
+                                           "file of the checkpoint is truncated"):
+    load_original_checkpoint(BertEncoder(tiny_config), prefix)
