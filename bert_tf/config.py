@@ -150,3 +150,30 @@ class BertConfig:
 
   def __repr__(self):
     return f"BertConfig({self.to_dict()})"
+
+
+# Fields that set a weight's shape: a checkpoint restores only into a model that agrees on them.
+SHAPE_FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "intermediate_size",
+                "max_position_embeddings", "type_vocab_size")
+
+
+def claim_model_dir(config, model_dir):
+  """Writes model_dir/bert_config.json, the configuration of the checkpoints a run keeps there,
+  after checking that checkpoints already in model_dir were made with the same shapes: resuming
+  from another model's checkpoints fails deep in TensorFlow ("Received incompatible tensor with
+  shape (32,)") after the model is built.
+
+  Raises:
+    FlagError: model_dir holds checkpoints of a configuration of other shapes.
+  """
+  from bert_tf.errors import FlagError  # pylint: disable=import-outside-toplevel
+  path = f"{str(model_dir).rstrip('/')}/bert_config.json"
+  if tf.io.gfile.exists(path) and tf.train.latest_checkpoint(str(model_dir)):
+    previous = BertConfig.from_json_file(path)
+    differ = [f"{field} {getattr(previous, field)} there, {getattr(config, field)} now"
+              for field in SHAPE_FIELDS if getattr(previous, field) != getattr(config, field)]
+    if differ:
+      raise FlagError(f"--output_dir={model_dir} holds checkpoints of another model "
+                      f"configuration ({'; '.join(differ)}, see {path}); choose a new "
+                      "--output_dir, or use that run's bert_config.json")
+  config.to_json_file(path)

@@ -192,6 +192,7 @@ def start_run(config_file, vocab_file):
   import keras  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from bert_tf import BertConfig, fused  # pylint: disable=import-outside-toplevel
+  from bert_tf.config import claim_model_dir  # pylint: disable=import-outside-toplevel
   config = BertConfig.from_json_file(config_file)
   if FLAGS.max_seq_length > config.max_position_embeddings:
     raise flags.ValidationError(f"--max_seq_length={FLAGS.max_seq_length} exceeds "
@@ -202,6 +203,7 @@ def start_run(config_file, vocab_file):
   if vocab_size != config.vocab_size:
     raise errors.InputFileError(f"{config_file} has vocab_size={config.vocab_size} but "
                                 f"{vocab_file} has {vocab_size} lines; use the matching pair")
+  claim_model_dir(config, FLAGS.output_dir)
   save_flags()
   strategy = strategy_from_flags()
   set_precision()

@@ -76,10 +76,19 @@ def main(argv):
   config, strategy = common_flags.start_run(config_file, vocab_file)
   tokenizer = sf.MemoTokenizer(FullTokenizer(vocab_file, do_lower_case=FLAGS.do_lower_case))
 
+  if FLAGS.do_predict:   # read now: a broken predict file must not wait for the training
+    read_squad_examples(FLAGS.predict_file, False, FLAGS.version_2_with_negative,
+                        FLAGS.split_cjk_characters)
   num_train_steps, num_warmup_steps = 1, 0
   if FLAGS.do_train:
     examples, report = read_squad_examples(FLAGS.train_file, True, FLAGS.version_2_with_negative,
                                            FLAGS.split_cjk_characters)
+    if not examples:
+      from bert_tf.errors import InputFileError  # pylint: disable=import-outside-toplevel
+      first = f", e.g. {report.unrecoverable[0]}" if report.unrecoverable else ""
+      raise InputFileError(f"{FLAGS.train_file}: no usable training question ("
+                           f"{len(report.unrecoverable)} answers cannot be found in their "
+                           f"context at answer_start{first})")
     np.random.default_rng(FLAGS.seed).shuffle(examples)     # as the original, before windows
     train_record = os.path.join(FLAGS.output_dir, "train.tf_record")
     num_features = sf.write_features(

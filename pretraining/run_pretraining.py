@@ -121,6 +121,7 @@ def preflight(config, files, strategy):
   from bert_tf import distribute  # pylint: disable=import-outside-toplevel
   from pretraining import input_pipeline  # pylint: disable=import-outside-toplevel
   from bert_tf import files as files_lib  # pylint: disable=import-outside-toplevel
+  from bert_tf.config import claim_model_dir  # pylint: disable=import-outside-toplevel
   from pretraining import record_stats  # pylint: disable=import-outside-toplevel
   files_lib.check_output_dir(FLAGS.output_dir)
   input_pipeline.check_record_lengths(files, FLAGS.max_seq_length, FLAGS.max_predictions_per_seq)
@@ -129,19 +130,20 @@ def preflight(config, files, strategy):
     with open(FLAGS.vocab_file, "rb") as f:
       size = sum(1 for _ in f)
     if size != config.vocab_size:
-      raise errors.InputFileError(f"{FLAGS.bert_config_file} has vocab_size={config.vocab_size} but "
-                       f"{FLAGS.vocab_file} has {size} lines; use the matching pair")
+      raise errors.InputFileError(f"{FLAGS.bert_config_file} has vocab_size={config.vocab_size} "
+                                  f"but {FLAGS.vocab_file} has {size} lines; use the matching pair")
   if distribute.is_tpu(strategy):
     local = [p for p in [FLAGS.output_dir, *files, FLAGS.init_checkpoint or "gs://"]
              if not str(p).startswith("gs://")]
     if local:
-      raise errors.FlagError(f"on Cloud TPU every path must be on gs:// (the TPU cannot read this "
-                       f"machine's disk): {local[:3]}")
+      raise errors.FlagError(f"on Cloud TPU every path must be on gs:// (the TPU cannot read "
+                             f"this machine's disk): {local[:3]}")
   replicas = strategy.num_replicas_in_sync
   for name in ("train_batch_size", "eval_batch_size"):
     if getattr(FLAGS, name) % replicas:
       raise errors.FlagError(f"--{name}={getattr(FLAGS, name)} must be a multiple of the "
-                       f"{replicas} replicas")
+                             f"{replicas} replicas")
+  claim_model_dir(config, FLAGS.output_dir)   # last: a refused run writes nothing
 
 
 def dataset_fn_for(files, global_batch_size, is_training):

@@ -92,6 +92,13 @@ def workspace(tmp_path_factory):
       continue
     content = (ckpt / name).read_bytes()
     (broken / name).write_bytes(content[:len(content) // 2] if ".data-" in name else content)
+  # An output folder with checkpoints of a 64-wide model.
+  used = w / "used_out"
+  used.mkdir()
+  (used / "bert_config.json").write_text(json.dumps(dict(CONFIG, hidden_size=64)))
+  import tensorflow as tf
+  tf.train.CheckpointManager(tf.train.Checkpoint(v=tf.Variable(tf.zeros([64]))), str(used),
+                             max_to_keep=1).save()
   # Classification (generic task): a dev row with an unknown label, a test row too short.
   cls = w / "cls"
   cls.mkdir()
@@ -122,6 +129,9 @@ def workspace(tmp_path_factory):
   bad_start = json.loads(json.dumps(squad))
   bad_start["data"][0]["paragraphs"][0]["qas"][0]["answers"][0]["answer_start"] = "six"
   (w / "squad_bad_start.json").write_text(json.dumps(bad_start))
+  unusable = json.loads(json.dumps(squad))
+  unusable["data"][0]["paragraphs"][0]["qas"][0]["answers"][0]["text"] = "zebra"
+  (w / "squad_unusable.json").write_text(json.dumps(unusable))
   (w / "squad_not_json.json").write_text('{"data": [\n  {"paragraphs": oops}]}')
   (w / "squad_no_data.json").write_text('{"version": "1.1"}')
   # extract_features inputs; multitask task lists.
@@ -258,6 +268,10 @@ CASES = [
      [*PRE, "--input_file={w}/records/good.tfrecord", "--output_dir={w}/out/p7",
       "--vocab_file={w}/vocab.txt", "--bert_config_file={w}/config_other_vocab.json"], 1,
      ["config_other_vocab.json", "vocab_size=99", "vocab.txt"], ["{w}/out/p7/checkpoint"]),
+    ("pretrain_output_of_another_model", "pretraining.run_pretraining",
+     [*PRE, "--input_file={w}/records/good.tfrecord", "--output_dir={w}/used_out"], 2,
+     ["--output_dir", "used_out", "another model configuration", "hidden_size 64 there, 32 now"],
+     ["{w}/used_out/flags.json"]),
     ("pretrain_missing_records", "pretraining.run_pretraining",
      [*PRE, "--input_file={w}/records/nope*", "--output_dir={w}/out/p8"], 1,
      ["nope*", "no file matches"], ["{w}/out/p8/checkpoint"]),
@@ -310,6 +324,10 @@ CASES = [
      [*CLS, "--output_dir={w}/out/k13", "--do_train", "--train_batch_size=4",
       "--init_checkpoint={w}/ckpt_truncated/bert_model.ckpt"], 1,
      ["ckpt_truncated", "truncated or damaged"], ["{w}/out/k13/checkpoint", "{w}/out/k13/export"]),
+    ("cls_output_of_another_model", "finetuning.run_classifier",
+     [*CLS, "--output_dir={w}/used_out", "--do_train"], 2,
+     ["--output_dir", "used_out", "another model configuration", "hidden_size 64 there, 32 now"],
+     ["{w}/used_out/flags.json"]),
     # --- bert-run-ner
     ("ner_no_action", "finetuning.run_ner", [*NER, "--output_dir={w}/out/n1"], 2, ["--do_train"], []),
     ("ner_unknown_task", "finetuning.run_ner",
@@ -346,6 +364,14 @@ CASES = [
     ("squad_no_data", "finetuning.run_squad",
      [*SQUAD, "--output_dir={w}/out/s6", "--do_train", "--train_file={w}/squad_no_data.json"], 1,
      ["squad_no_data.json", "'data'"], ["{w}/out/s6/train.tf_record"]),
+    ("squad_no_usable_answer", "finetuning.run_squad",
+     [*SQUAD, "--output_dir={w}/out/s8", "--do_train", "--train_file={w}/squad_unusable.json"], 1,
+     ["squad_unusable.json", "no usable training question", "q1"],
+     ["{w}/out/s8/train.tf_record", "{w}/out/s8/checkpoint"]),
+    ("squad_bad_predict_file_before_training", "finetuning.run_squad",
+     [*SQUAD, "--output_dir={w}/out/s9", "--do_train", "--train_file={w}/squad_no_data.json",
+      "--do_predict", "--predict_file={w}/squad_no_question.json"], 1,
+     ["squad_no_question.json", "'question'"], ["{w}/out/s9/train.tf_record"]),
     ("squad_query_too_long", "finetuning.run_squad",
      [*SQUAD, "--output_dir={w}/out/s7", "--do_train", "--train_file={w}/x.json",
       "--max_query_length=40"], 2, ["--max_seq_length=32", "--max_query_length=40"], []),
