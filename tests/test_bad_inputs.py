@@ -117,6 +117,15 @@ def workspace(tmp_path_factory):
   ner.mkdir()
   (ner / "train.txt").write_text("hello B-X\nworld I-X\n\nthe O\nfox B-Y\n")
   (ner / "dev.txt").write_text("hello B-Z\n")
+  good_line = json.dumps({"text": "hello北京", "label": {"address": {"北京": [[5, 6]]}}},
+                         ensure_ascii=False)
+  for name, train, dev in (
+      ("cluener_bad_dev", good_line, good_line + "\n" + '{"text": "hi", "label": '),
+      ("cluener_list_row", good_line + "\n" + '["hello", "O"]', good_line),
+      ("cluener_bad_label", '{"text": "hello", "label": {"name": ["hello"]}}', good_line)):
+    (w / name).mkdir()
+    (w / name / "train.json").write_text(train + "\n", encoding="utf-8")
+    (w / name / "dev.json").write_text(dev + "\n", encoding="utf-8")
   no_tag = w / "ner_no_tag"
   no_tag.mkdir()
   (no_tag / "train.txt").write_text("hello B-X\nworld\n")
@@ -339,6 +348,17 @@ CASES = [
     ("ner_unknown_dev_tag_before_training", "finetuning.run_ner",
      [*NER, "--output_dir={w}/out/n4", "--do_train", "--do_eval"], 1, ["dev.txt", "B-Z"],
      ["{w}/out/n4/checkpoint", "{w}/out/n4/export"]),
+    ("ner_cluener_broken_dev_line_before_training", "finetuning.run_ner",
+     ["--task_name=cluener", "--data_dir={w}/cluener_bad_dev", M, "--output_dir={w}/out/n7",
+      "--do_train", "--do_eval"], 1, ["cluener_bad_dev/dev.json:2", "JSON"],
+     ["{w}/out/n7/checkpoint", "{w}/out/n7/export"]),
+    ("ner_cluener_row_not_object", "finetuning.run_ner",
+     ["--task_name=cluener", "--data_dir={w}/cluener_list_row", M, "--output_dir={w}/out/n8",
+      "--do_train"], 1, ["cluener_list_row/train.json:2", "JSON object", "list"],
+     ["{w}/out/n8/checkpoint"]),
+    ("ner_cluener_bad_label", "finetuning.run_ner",
+     ["--task_name=cluener", "--data_dir={w}/cluener_bad_label", M, "--output_dir={w}/out/n9",
+      "--do_train"], 1, ["cluener_bad_label/train.json:1", "'label'"], ["{w}/out/n9/checkpoint"]),
     ("ner_missing_test_file", "finetuning.run_ner",
      [*NER, "--output_dir={w}/out/n5", "--do_train", "--do_predict"], 1, ["no test file"],
      ["{w}/out/n5/checkpoint", "{w}/out/n5/export"]),

@@ -145,24 +145,38 @@ class Cluener(NerTask):
   def read(self, path, split):
     examples = []
     for row in read_rows(path, "json"):
+      if not isinstance(row.fields, dict):
+        raise RowError(f"{row.where}: expected a JSON object with 'text' and 'label', got "
+                       f"{type(row.fields).__name__}")
       text = row.fields.get("text")
       if not isinstance(text, str):
         raise RowError(f"{row.where}: no 'text' string")
       tags = None
       if "label" in row.fields:
         tags = ["O"] * len(text)
-        for kind, spans in row.fields["label"].items():
-          for entity, positions in spans.items():
-            for start, end in positions:
-              if text[start:end + 1] != entity:
-                raise RowError(f"{row.where}: span [{start}, {end}] of {kind} is "
-                               f"{text[start:end + 1]!r}, not {entity!r}")
-              tags[start] = f"B-{kind}"
-              for i in range(start + 1, end + 1):
-                tags[i] = f"I-{kind}"
+        for kind, entity, start, end in _label_spans(row):
+          if text[start:end + 1] != entity:
+            raise RowError(f"{row.where}: span [{start}, {end}] of {kind} is "
+                           f"{text[start:end + 1]!r}, not {entity!r}")
+          tags[start] = f"B-{kind}"
+          for i in range(start + 1, end + 1):
+            tags[i] = f"I-{kind}"
       guid = row.fields.get("id", len(examples))
       examples.append(NerExample(str(guid), list(text), tags, row.where, text))
     return examples
+
+
+def _label_spans(row):
+  """(type, entity, start, end) of a CLUENER row's label; a RowError for another layout."""
+  found = []
+  try:
+    for kind, spans in row.fields["label"].items():
+      for entity, positions in spans.items():
+        for start, end in positions:
+          found.append((kind, entity, int(start), int(end)))
+  except (AttributeError, TypeError, ValueError):
+    raise RowError(f"{row.where}: 'label' is not {{type: {{entity: [[start, end], ...]}}}}") from None
+  return found
 
 
 def spans_of(example, tags):
