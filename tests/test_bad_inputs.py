@@ -604,3 +604,23 @@ def test_truncated_checkpoint_in_the_api(tmp_path, tiny_config):
   with pytest.raises(InputFileError, match="bert_model.ckpt: variable .* cannot be read: a data "
                                            "file of the checkpoint is truncated"):
     load_original_checkpoint(BertEncoder(tiny_config), prefix)
+
+
+def test_python_dash_m_and_absl_verbosity(tmp_path):
+  """The same boundary for `python -m program` (a real interpreter exit): a flag error exits 2
+  with one line; absl's `-v 1` prints the traceback of an input error as --verbose does."""
+  env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
+
+  def run(*args):
+    return subprocess.run([sys.executable, "-m", "pretraining.build_vocab", *args], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=300)
+  flag_error = run(f"--input_file={tmp_path}/c.txt", f"--output_file={tmp_path}/v.txt",
+                   "--min_count=two")
+  assert flag_error.returncode == 2 and "Traceback" not in flag_error.stderr
+  assert flag_error.stderr.strip().splitlines()[-1].startswith(
+      "build_vocab: error: flag --min_count=two:"), flag_error.stderr
+  (tmp_path / "c.txt").write_text("")
+  verbose = run(f"--input_file={tmp_path}/c.txt", f"--output_file={tmp_path}/v.txt", "-v", "1")
+  assert verbose.returncode == 1 and "Traceback" in verbose.stderr
+  assert "no words to learn a vocabulary from" in verbose.stderr.strip().splitlines()[-1]
+  assert not (tmp_path / "v.txt").exists()
