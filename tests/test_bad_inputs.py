@@ -126,6 +126,8 @@ def workspace(tmp_path_factory):
     (w / name).mkdir()
     (w / name / "train.json").write_text(train + "\n", encoding="utf-8")
     (w / name / "dev.json").write_text(dev + "\n", encoding="utf-8")
+  (w / "ner_foreign").mkdir()
+  (w / "ner_foreign" / "train.txt").write_text("東京 B-LOC\n大阪 B-LOC\nhello O\n\n札幌 B-LOC\n")
   no_tag = w / "ner_no_tag"
   no_tag.mkdir()
   (no_tag / "train.txt").write_text("hello B-X\nworld\n")
@@ -451,6 +453,10 @@ WARNING_CASES = [
     ("create_many_unknown_tokens", "pretraining.create_pretraining_data",
      [*CREATE, "--input_file={w}/foreign.txt", "--output_file={w}/out/w1.tfrecord"],
      ["% of the tokens are [UNK]", "vocab.txt", "does not fit the text"]),
+    ("ner_many_unknown_tokens", "finetuning.run_ner",
+     ["--task_name=bio", "--data_dir={w}/ner_foreign", M, "--output_dir={w}/out/w3", "--do_train",
+      "--max_seq_length=16", "--train_batch_size=2", "--num_train_epochs=1"],
+     ["ner_foreign/train.txt: ", "% of the tokens are [UNK]"]),
     ("create_allow_empty", "pretraining.create_pretraining_data",
      [*CREATE, "--input_file={w}/blank.txt", "--output_file={w}/out/w2.tfrecord", "--allow_empty"],
      ["no instances were written"]),
