@@ -79,10 +79,11 @@ flags.mark_flags_as_required(["bert_config_file", "input_file", "output_dir"])
 
 
 def check_flag_consistency():
-  """Consistency of the flags alone (a recipe in tpu_configs/ must pass); raises ValueError."""
-  problems = [f"{name}={getattr(FLAGS, name)} must be positive" for name in (
-      "train_batch_size", "eval_batch_size", "num_train_steps", "iterations_per_loop",
-      "save_checkpoints_steps", "max_seq_length", "max_predictions_per_seq")
+  """Consistency of the flags alone (a recipe in tpu_configs/ must pass); raises FlagError
+  (a ValueError)."""
+  positive = ("train_batch_size", "eval_batch_size", "num_train_steps", "iterations_per_loop",
+              "save_checkpoints_steps", "max_seq_length", "max_predictions_per_seq")
+  problems = [f"{name}={getattr(FLAGS, name)} must be positive" for name in positive
               if getattr(FLAGS, name) <= 0]
   if problems:
     raise errors.FlagError("; ".join(problems))
