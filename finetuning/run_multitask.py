@@ -84,6 +84,10 @@ def main(argv):
   for index, spec in enumerate(specs):
     spec.index = index
   tasks = [build_task(spec) for spec in specs]
+  for spec, task in zip(specs, tasks):   # what is read after training is read now
+    for split, wanted in (("dev", FLAGS.do_eval), ("test", FLAGS.do_predict)):
+      if wanted:
+        task.read_examples(spec.data_dir, split)
   tokenizers = (FastTokenizer(vocab_file, do_lower_case=FLAGS.do_lower_case),
                 FullTokenizer(vocab_file, do_lower_case=FLAGS.do_lower_case))
   config, strategy = common_flags.start_run(config_file, vocab_file)

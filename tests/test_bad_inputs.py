@@ -150,6 +150,9 @@ def workspace(tmp_path_factory):
   (w / "two_separators.txt").write_text("hello ||| world ||| again\n")
   (w / "tasks_not_json.json").write_text("{tasks: []}")
   (w / "tasks_missing.json").write_text(json.dumps({"tasks": [{"name": "a", "kind": "classification"}]}))
+  (w / "tasks_bad_dev.json").write_text(json.dumps({"tasks": [
+      {"name": "sentiment", "kind": "classification", "task_name": "generic",
+       "data_dir": str(w / "cls"), "labels": ["neg", "pos"]}]}))
   (w / "tasks_empty.json").write_text(json.dumps({"tasks": []}))
   yield w
   os.chmod(w / "readonly", 0o755)
@@ -435,6 +438,10 @@ CASES = [
     ("multitask_no_tasks", "finetuning.run_multitask",
      ["--task_list={w}/tasks_empty.json", M, "--output_dir={w}/out/m4", "--do_train"], 1,
      ["tasks_empty.json", "no tasks"], ["{w}/out/m4/checkpoint"]),
+    ("multitask_bad_dev_row_before_training", "finetuning.run_multitask",
+     ["--task_list={w}/tasks_bad_dev.json", M, "--output_dir={w}/out/m5", "--do_train",
+      "--do_eval", "--max_seq_length=32"], 1, ["cls/dev.tsv:3", "maybe"],
+     ["{w}/out/m5/checkpoint", "{w}/out/m5/export"]),
     # --- bert-slim-checkpoint
     ("slim_missing_flag", "pretraining.slim_checkpoint", ["--input_checkpoint={w}/ckpt"], 2,
      ["--output_checkpoint"], []),
