@@ -1,10 +1,12 @@
 """BertConfig: the fields of Google's bert_config.json, verbatim."""
 import copy
 import json
-import os
-import tempfile
 
 import tensorflow as tf
+from absl import logging
+
+from bert_tf import files
+from bert_tf.errors import InputFileError
 
 # hidden_act names this package computes (bert_tf.layers.activations); "gelu" is the tanh
 # approximation that Google's modeling.py and the TF Model Garden use.
@@ -26,7 +28,13 @@ _DEFAULTS = dict(
 )
 
 
-class BertConfigError(ValueError):
+# Fields of the released configs that this model does not use (the Chinese / BERT-wwm releases'
+# pooler description): kept and written back, accepted without a warning.
+RELEASED_EXTRA_FIELDS = ("directionality", "pooler_fc_size", "pooler_num_attention_heads",
+                         "pooler_num_fc_layers", "pooler_size_per_head", "pooler_type")
+
+
+class BertConfigError(InputFileError):
   """A bert_config.json field has an invalid value; the message names the field."""
 
 
@@ -82,12 +90,27 @@ class BertConfig:
       fail("initializer_range", "a positive number")
 
   @classmethod
-  def from_dict(cls, json_object, source="BertConfig"):
-    """Builds a config from a dict with bert_config.json keys; unknown keys go to extra_fields."""
+  def from_dict(cls, json_object, source="BertConfig", require_all_fields=False):
+    """Builds a config from a dict with bert_config.json keys; unknown keys go to extra_fields.
+
+    Args:
+      require_all_fields: refuse a dict without one of the eleven original fields (a
+        bert_config.json names them all; a missing one usually means a misspelled one, which
+        would otherwise silently build a model of the default size). Unknown fields other than
+        RELEASED_EXTRA_FIELDS are logged as a warning.
+    """
     if not isinstance(json_object, dict):
       raise BertConfigError(f"{source}: expected a JSON object, got {type(json_object).__name__}")
-    if "vocab_size" not in json_object:
-      raise BertConfigError(f"{source}: field 'vocab_size' is missing")
+    required = list(_DEFAULTS) if require_all_fields else ["vocab_size"]
+    missing = [field for field in required if field not in json_object]
+    unknown = sorted(k for k in json_object if k not in _DEFAULTS and k not in RELEASED_EXTRA_FIELDS)
+    if missing:
+      hint = f" (unknown fields: {', '.join(unknown)}; misspelled?)" if unknown else ""
+      raise BertConfigError(f"{source}: field{'s' if len(missing) > 1 else ''} "
+                            f"{', '.join(repr(m) for m in missing)} {'are' if len(missing) > 1 else 'is'} "
+                            f"missing{hint}")
+    for field in unknown:
+      logging.warning("%s: unknown field '%s' is kept but not used by the model", source, field)
     kwargs = {key: json_object.get(key, default) for key, default in _DEFAULTS.items()}
     extra = {k: v for k, v in json_object.items() if k not in _DEFAULTS}
     try:
@@ -107,7 +130,7 @@ class BertConfig:
       data = json.loads(text)
     except json.JSONDecodeError as e:
       raise BertConfigError(f"{json_file}: not valid JSON (line {e.lineno}, column {e.colno}): {e.msg}") from None
-    return cls.from_dict(data, source=str(json_file))
+    return cls.from_dict(data, source=str(json_file), require_all_fields=True)
 
   def to_dict(self):
     output = {key: getattr(self, key) for key in _DEFAULTS}
@@ -118,21 +141,39 @@ class BertConfig:
     return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 
   def to_json_file(self, json_file):
-    """Writes the config atomically (temporary name, then rename); gs:// paths via tf.io.gfile."""
-    json_file = str(json_file)
-    if "://" in json_file:  # object stores publish a file whole on close
-      with tf.io.gfile.GFile(json_file, "w") as writer:
-        writer.write(self.to_json_string())
-      return
-    directory = os.path.dirname(os.path.abspath(json_file))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".bert_config.", suffix=".tmp")
-    with os.fdopen(fd, "w") as writer:
-      writer.write(self.to_json_string())
-    os.replace(tmp, json_file)
+    """Writes the config atomically (temporary name, then rename), readable as any file the
+    user creates; gs:// paths via tf.io.gfile."""
+    files.write_text_atomically(json_file, self.to_json_string())
 
   def __eq__(self, other):
     return isinstance(other, BertConfig) and self.to_dict() == other.to_dict()
 
   def __repr__(self):
     return f"BertConfig({self.to_dict()})"
+
+
+# Fields that set a weight's shape: a checkpoint restores only into a model that agrees on them.
+SHAPE_FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "intermediate_size",
+                "max_position_embeddings", "type_vocab_size")
+
+
+def claim_model_dir(config, model_dir):
+  """Writes model_dir/bert_config.json, the configuration of the checkpoints a run keeps there,
+  after checking that checkpoints already in model_dir were made with the same shapes: resuming
+  from another model's checkpoints fails deep in TensorFlow ("Received incompatible tensor with
+  shape (32,)") after the model is built.
+
+  Raises:
+    FlagError: model_dir holds checkpoints of a configuration of other shapes.
+  """
+  from bert_tf.errors import FlagError  # pylint: disable=import-outside-toplevel
+  path = f"{str(model_dir).rstrip('/')}/bert_config.json"
+  if tf.io.gfile.exists(path) and tf.train.latest_checkpoint(str(model_dir)):
+    previous = BertConfig.from_json_file(path)
+    differ = [f"{field} {getattr(previous, field)} there, {getattr(config, field)} now"
+              for field in SHAPE_FIELDS if getattr(previous, field) != getattr(config, field)]
+    if differ:
+      raise FlagError(f"--output_dir={model_dir} holds checkpoints of another model "
+                      f"configuration ({'; '.join(differ)}, see {path}); choose a new "
+                      "--output_dir, or use that run's bert_config.json")
+  config.to_json_file(path)

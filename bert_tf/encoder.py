@@ -1,8 +1,10 @@
 """BertEncoder: the BERT transformer encoder as a Keras functional model."""
 import keras
+import numpy as np
 import tensorflow as tf
 
 from bert_tf.config import BertConfig
+from bert_tf.errors import UserInputError
 from bert_tf.layers.attention import attention_bias
 from bert_tf.layers.embeddings import BertEmbeddings
 from bert_tf.layers.heads import Pooler
@@ -19,7 +21,7 @@ def as_config(config):
   raise TypeError(f"config must be a BertConfig or a dict of bert_config.json fields, got {type(config).__name__}")
 
 
-def select_inputs(model, inputs, names):
+def select_inputs(model, inputs, names, training=None):
   """The named features of `inputs`, so a full feature dict (masked_lm_ids, labels, ...) can be
   passed as is: a functional model fed a dict with extra keys would otherwise match tensors by
   position and silently misroute them."""
@@ -28,7 +30,43 @@ def select_inputs(model, inputs, names):
   absent = [name for name in names if name not in inputs]
   if absent:
     raise KeyError(f"{model.name} inputs lack {', '.join(absent)}; expected keys {', '.join(names)}")
-  return {name: inputs[name] for name in names}
+  selected = {name: inputs[name] for name in names}
+  if getattr(model, "config", None) is not None:
+    selected = check_id_ranges(model.config, selected, training)
+  return selected
+
+
+def check_id_ranges(config, inputs, training=None):
+  """Refuses input_ids outside [0, vocab_size) and segment_ids outside [0, type_vocab_size).
+
+  An out-of-range gather raises on CPU but silently returns zeros on GPUs (and clamps on TPUs).
+  Concrete values (numpy, eager tensors) are checked here at once; in a traced function that is
+  not training, an assertion op gates the ids (XLA ignores assertions). The training step is
+  left without it: its records were checked when they were written and read.
+
+  Returns:
+    the inputs, with traced ids behind their assertions.
+  """
+  inputs = dict(inputs)
+  limits = {"input_ids": (config.vocab_size, "vocab_size"),
+            "segment_ids": (config.type_vocab_size, "type_vocab_size")}
+  for name, (limit, field) in limits.items():
+    value = inputs.get(name)
+    if value is None or isinstance(value, keras.KerasTensor):
+      continue
+    if not tf.is_tensor(value) or tf.executing_eagerly():
+      array = np.asarray(value)
+      if array.size and (array.max() >= limit or array.min() < 0):
+        bad = array.max() if array.max() >= limit else array.min()
+        raise UserInputError(f"{name} holds {bad}; expected ids in [0, {limit}): {field}="
+                             f"{limit} in the model's config (wrong vocabulary or config?)")
+    elif not training:
+      checks = [tf.debugging.assert_less(value, tf.cast(limit, value.dtype),
+                                         message=f"{name} must be < {field}={limit}"),
+                tf.debugging.assert_non_negative(value, message=f"{name} must be >= 0")]
+      with tf.control_dependencies(checks):
+        inputs[name] = tf.identity(value)
+  return inputs
 
 
 def encoder_inputs(seq_length=None):
@@ -110,7 +148,8 @@ class BertEncoder(keras.Model):
     return self.embeddings.word_embeddings
 
   def call(self, inputs, training=None, mask=None):
-    return super().call(select_inputs(self, inputs, INPUT_NAMES), training=training, mask=mask)
+    return super().call(select_inputs(self, inputs, INPUT_NAMES, training), training=training,
+                        mask=mask)
 
   def get_config(self):
     return {"config": self.config.to_dict(), "seq_length": self.seq_length, "name": self.name}

@@ -61,7 +61,7 @@ class BertPretrainer(keras.Model):
 
   def call(self, inputs, training=None, mask=None):
     names = INPUT_NAMES + ("masked_lm_positions",)
-    return super().call(select_inputs(self, inputs, names), training=training, mask=mask)
+    return super().call(select_inputs(self, inputs, names, training), training=training, mask=mask)
 
   def get_config(self):
     return {"config": self.config.to_dict(), "seq_length": self.seq_length,

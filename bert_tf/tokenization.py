@@ -245,3 +245,25 @@ class FullTokenizer:
   def encode(self, text):
     """ids of `text`: convert_tokens_to_ids(tokenize(text))."""
     return self.convert_tokens_to_ids(self.tokenize(text))
+
+
+# Above this share of [UNK] a warning names the likely cause. English text through an English
+# vocabulary, or Chinese through Google's Chinese one, stays well under 1%; Chinese text through
+# an English vocabulary gave 68.8% (issue 20).
+UNKNOWN_SHARE_WARNING = 0.05
+
+
+def warn_if_many_unknown(num_unknown, num_tokens, source, vocab_file):
+  """Logs a warning when more than UNKNOWN_SHARE_WARNING of the tokens of `source` are [UNK].
+
+  Returns:
+    the share of [UNK] tokens (0 for no tokens).
+  """
+  share = num_unknown / num_tokens if num_tokens else 0.0
+  if share > UNKNOWN_SHARE_WARNING:
+    from absl import logging  # pylint: disable=import-outside-toplevel
+    logging.warning("%s: %.1f%% of the tokens are [UNK] with the vocabulary %s: the vocabulary "
+                    "probably does not fit the text (another language or script, or cased text "
+                    "with --do_lower_case=false on an uncased vocabulary)", source, 100 * share,
+                    vocab_file)
+  return share

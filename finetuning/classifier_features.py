@@ -19,6 +19,8 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from bert_tf.tokenization import warn_if_many_unknown
+
 FEATURE_NAMES = ("input_ids", "input_mask", "segment_ids")
 CACHE_VERSION = 1
 
@@ -103,6 +105,11 @@ def convert_examples(task, examples, tokenizer, max_seq_length, batch_size=4096)
                    len(examples))
   features = {k: np.concatenate([p[k] for p in parts]) for k in FEATURE_NAMES}
   features["label_ids"] = label_ids(task, examples)
+  if examples and getattr(tokenizer, "unk_id", None) is not None:
+    real = features["input_mask"] > 0
+    source = examples[0].where.rsplit(":", 1)[0] if examples[0].where else task.name
+    warn_if_many_unknown(int((features["input_ids"][real] == tokenizer.unk_id).sum()),
+                         int(real.sum()), source, tokenizer.vocab_file)
   return features
 
 

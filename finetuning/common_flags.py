@@ -8,6 +8,8 @@ import re
 from absl import flags
 from absl import logging
 
+from bert_tf import errors, files
+
 FLAGS = flags.FLAGS
 
 
@@ -63,6 +65,19 @@ def define_run_flags(train_batch_size=32, learning_rate=5e-5, num_train_epochs=3
   flags.DEFINE_integer("seed", 12345, "Seed of the input shuffling and the head's initializer.")
   flags.DEFINE_string("cache_dir", None, "Where converted features are cached (default: "
                       "output_dir/features); share it between runs to convert once.")
+
+
+def check_run_flags(*batch_flags):
+  """Flags every fine-tuning run needs right, checked before any file is read or written:
+  positive batch sizes and epochs, and an --output_dir that is (or can be made) a writable
+  folder. batch_flags: further batch-size flags of the program (eval_batch_size, ...)."""
+  names = ("train_batch_size", "predict_batch_size", *batch_flags)
+  errors.check_positive(**{name: getattr(FLAGS, name) for name in names})
+  errors.check_positive(num_train_epochs=FLAGS.num_train_epochs,
+                        iterations_per_loop=FLAGS.iterations_per_loop,
+                        save_checkpoints_steps=FLAGS.save_checkpoints_steps,
+                        max_seq_length=FLAGS.max_seq_length)
+  files.check_output_dir(FLAGS.output_dir)
 
 
 def resolve_model_files():
@@ -185,6 +200,7 @@ def start_run(config_file, vocab_file):
   import keras  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from bert_tf import BertConfig, distribute, kernels  # pylint: disable=import-outside-toplevel
+  from bert_tf.config import claim_model_dir  # pylint: disable=import-outside-toplevel
   # The strategy first: --num_cpu_replicas splits the CPU, which must precede any TF device use.
   strategy = strategy_from_flags()
   config = BertConfig.from_json_file(config_file)
@@ -195,9 +211,10 @@ def start_run(config_file, vocab_file):
   with tf.io.gfile.GFile(vocab_file, "rb") as f:
     vocab_size = sum(1 for _ in f)
   if vocab_size != config.vocab_size:
-    raise flags.ValidationError(f"{config_file} has vocab_size={config.vocab_size} but "
+    raise errors.InputFileError(f"{config_file} has vocab_size={config.vocab_size} but "
                                 f"{vocab_file} has {vocab_size} lines; use the matching pair")
-  if distribute.is_chief(strategy):
+  if distribute.is_chief(strategy):   # only the chief writes
+    claim_model_dir(config, FLAGS.output_dir)
     save_flags()
   set_precision()
   kernels.configure(strategy, skip_padding=FLAGS.skip_padding, fused_kernels=FLAGS.xla_kernels)

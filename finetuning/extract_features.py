@@ -21,6 +21,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from bert_tf import errors, files
 from finetuning import common_flags
 
 FLAGS = flags.FLAGS
@@ -53,10 +54,10 @@ def read_inputs(path):
         continue
       parts = line.split(" ||| ")
       if len(parts) > 2:
-        raise app.UsageError(f"{path}:{number}: more than one ' ||| ' separator")
+        raise errors.InputFileError(f"{path}:{number}: more than one ' ||| ' separator")
       pairs.append((parts[0], parts[1] if len(parts) == 2 else None))
   if not pairs:
-    raise app.UsageError(f"{path} has no input lines")
+    raise errors.InputFileError(f"{path} has no input lines")
   return pairs
 
 
@@ -126,6 +127,10 @@ def draw_attention(maps, tokens, directory):
 
 def main(argv):
   del argv
+  errors.check_positive(batch_size=FLAGS.batch_size, max_seq_length=FLAGS.max_seq_length)
+  files.check_output_file(FLAGS.output_file)
+  if FLAGS.attention_dir:
+    files.check_output_dir(FLAGS.attention_dir, "attention_dir")
   config_file, vocab_file, init_checkpoint = common_flags.resolve_model_files()
   if not init_checkpoint:
     raise app.UsageError("set --init_checkpoint (or --model_dir with bert_model.ckpt): features "
@@ -133,17 +138,22 @@ def main(argv):
   import numpy as np  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from bert_tf import BertConfig, BertEncoder, FastTokenizer, FullTokenizer  # pylint: disable=import-outside-toplevel
-  from bert_tf.checkpoint.original import load_original_checkpoint  # pylint: disable=import-outside-toplevel
+  from bert_tf.checkpoint.original import load_original_checkpoint, resolve_checkpoint  # pylint: disable=import-outside-toplevel
   from bert_tf.encoder import attention_maps  # pylint: disable=import-outside-toplevel
   from finetuning.classifier_features import encode_texts  # pylint: disable=import-outside-toplevel
 
   config = BertConfig.from_json_file(config_file)
-  layers = [int(x) for x in FLAGS.layers.split(",") if x.strip()]
+  try:
+    layers = [int(x) for x in FLAGS.layers.split(",") if x.strip()]
+  except ValueError:
+    raise errors.FlagError(f"--layers={FLAGS.layers}: expected comma-separated layer numbers "
+                           "such as -1,-2,-3,-4") from None
   bad = [layer for layer in layers if not -config.num_hidden_layers <= layer < config.num_hidden_layers]
   if bad:
     raise app.UsageError(f"--layers={FLAGS.layers}: {bad} outside the model's "
                          f"{config.num_hidden_layers} layers")
   encoder = BertEncoder(config)
+  init_checkpoint = resolve_checkpoint(init_checkpoint)
   names = {name for name, _ in tf.train.list_variables(init_checkpoint)}
   if "bert/embeddings/word_embeddings" in names:
     load_original_checkpoint(encoder, init_checkpoint, allow_missing=())
@@ -201,7 +211,7 @@ def main(argv):
 
 
 def run():
-  app.run(main)
+  errors.run_program(main)
 
 
 if __name__ == "__main__":

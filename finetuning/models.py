@@ -15,7 +15,7 @@ class _FineTuningModel(keras.Model):
   """Shared plumbing: the inputs dict, get_config and from_config."""
 
   def call(self, inputs, training=None, mask=None):
-    return super().call(select_inputs(self, inputs, INPUT_NAMES), training=training, mask=mask)
+    return super().call(select_inputs(self, inputs, INPUT_NAMES, training), training=training, mask=mask)
 
   @classmethod
   def from_config(cls, config):

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from bert_tf.errors import InputFileError
 from bert_tf.encoder import INPUT_NAMES, BertLayers, as_config, encoder_inputs, select_inputs
 from finetuning.heads import ClassificationHead, TokenClassificationHead
 
@@ -32,15 +33,18 @@ class TaskSpec:
   @classmethod
   def from_dict(cls, value, where):
     known = {f.name for f in dataclasses.fields(cls)} - {"options"}
+    if not isinstance(value, dict):
+      raise InputFileError(f"{where}: expected an object with name, kind, task_name, data_dir; "
+                           f"got {type(value).__name__}")
     missing = [k for k in ("name", "kind", "task_name", "data_dir") if k not in value]
     if missing:
-      raise ValueError(f"{where}: a task needs {', '.join(missing)}")
+      raise InputFileError(f"{where}: a task needs {', '.join(missing)}")
     spec = cls(**{k: v for k, v in value.items() if k in known},
                options={k: v for k, v in value.items() if k not in known})
     if spec.kind not in KINDS:
-      raise ValueError(f"{where}: kind {spec.kind!r} is not one of {KINDS}")
+      raise InputFileError(f"{where}: kind {spec.kind!r} is not one of {KINDS}")
     if not spec.name.replace("_", "").isalnum():
-      raise ValueError(f"{where}: name {spec.name!r} must be letters, digits and _")
+      raise InputFileError(f"{where}: name {spec.name!r} must be letters, digits and _")
     return spec
 
 
@@ -56,15 +60,20 @@ def load_task_list(path):
       raise ImportError(f"{path}: YAML task lists need pyyaml (pip install pyyaml), or use JSON") from e
     data = yaml.safe_load(text)
   else:
-    data = json.loads(text)
+    try:
+      data = json.loads(text)
+    except json.JSONDecodeError as e:
+      raise InputFileError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
+  if not isinstance(data, dict):
+    raise InputFileError(f"{path}: expected an object with a 'tasks' list")
   tasks = [TaskSpec.from_dict(t, f"{path} task {i}") for i, t in enumerate(data.get("tasks", []))]
   if not tasks:
-    raise ValueError(f"{path}: no tasks listed")
+    raise InputFileError(f"{path}: no tasks listed")
   if len({t.name for t in tasks}) != len(tasks):
-    raise ValueError(f"{path}: task names must be unique")
+    raise InputFileError(f"{path}: task names must be unique")
   sampling = data.get("sampling", "proportional")
   if sampling not in ("proportional", "temperature"):
-    raise ValueError(f"{path}: sampling must be proportional or temperature, got {sampling!r}")
+    raise InputFileError(f"{path}: sampling must be proportional or temperature, got {sampling!r}")
   return tasks, sampling, float(data.get("temperature", 2.0))
 
 
@@ -116,7 +125,7 @@ class BertMultiTask(keras.Model):
     self.original_head_names = tuple(names)
 
   def call(self, inputs, training=None, mask=None):
-    return super().call(select_inputs(self, inputs, INPUT_NAMES), training=training, mask=mask)
+    return super().call(select_inputs(self, inputs, INPUT_NAMES, training), training=training, mask=mask)
 
   def get_config(self):
     return {"config": self.config.to_dict(), "heads": self.heads, "seq_length": self.seq_length,

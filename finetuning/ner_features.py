@@ -11,6 +11,8 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
+from bert_tf.tokenization import warn_if_many_unknown
+
 FEATURE_NAMES = ("input_ids", "input_mask", "segment_ids", "label_ids", "label_mask")
 
 
@@ -60,6 +62,11 @@ def convert_examples(examples, tokenizer, max_seq_length, labels):
       arrays["input_mask"][:len(ids)] = 1
       features.append(NerFeature(example_index, start, positions, arrays))
       start = end
+  if examples:
+    words = [w for e in examples for w in e.words]
+    warn_if_many_unknown(sum(memo[w].count(unk) for w in words), sum(len(memo[w]) for w in words),
+                         examples[0].where.rsplit(":", 1)[0] or "NER examples",
+                         getattr(tokenizer, "vocab_file", "?"))
   return features
 
 

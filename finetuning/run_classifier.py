@@ -24,6 +24,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from bert_tf import errors
 from finetuning import common_flags
 
 FLAGS = flags.FLAGS
@@ -78,6 +79,16 @@ def check_flags():
     raise app.UsageError("at least one of --do_train, --do_eval or --do_predict must be set")
   if FLAGS.max_seq_length < 3:
     raise app.UsageError("--max_seq_length must be at least 3")
+  common_flags.check_run_flags("eval_batch_size")
+
+
+def check_input_files(task):
+  """Reads the splits the run reads after training, so that a bad dev or test row fails now
+  rather than after the training time is spent (each row error names its file and line)."""
+  if FLAGS.do_eval:
+    task.read_examples(FLAGS.data_dir, "dev")
+  if FLAGS.do_predict:
+    task.read_examples(FLAGS.data_dir, "test")
 
 
 def write_predictions(task, examples, logits, output_dir):
@@ -121,6 +132,7 @@ def main(argv):
 
   config, strategy = common_flags.start_run(config_file, vocab_file)
   task = make_task()
+  check_input_files(task)
   tokenizer = FastTokenizer(vocab_file, do_lower_case=FLAGS.do_lower_case)
   cache_dir = FLAGS.cache_dir or os.path.join(FLAGS.output_dir, "features")
   parse = cf.parse_fn(FLAGS.max_seq_length, task.is_regression)
@@ -173,7 +185,7 @@ def main(argv):
 
 
 def run():
-  app.run(main)
+  errors.run_program(main)
 
 
 if __name__ == "__main__":

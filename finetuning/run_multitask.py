@@ -25,6 +25,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from bert_tf import errors
 from finetuning import common_flags
 
 FLAGS = flags.FLAGS
@@ -71,6 +72,7 @@ def main(argv):
   del argv
   if not (FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict):
     raise app.UsageError("at least one of --do_train, --do_eval or --do_predict must be set")
+  common_flags.check_run_flags("eval_batch_size")
   config_file, vocab_file, init_checkpoint = common_flags.resolve_model_files()
   import numpy as np  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
@@ -82,6 +84,10 @@ def main(argv):
   for index, spec in enumerate(specs):
     spec.index = index
   tasks = [build_task(spec) for spec in specs]
+  for spec, task in zip(specs, tasks):   # what is read after training is read now
+    for split, wanted in (("dev", FLAGS.do_eval), ("test", FLAGS.do_predict)):
+      if wanted:
+        task.read_examples(spec.data_dir, split)
   tokenizers = (FastTokenizer(vocab_file, do_lower_case=FLAGS.do_lower_case),
                 FullTokenizer(vocab_file, do_lower_case=FLAGS.do_lower_case))
   config, strategy = common_flags.start_run(config_file, vocab_file)
@@ -155,7 +161,7 @@ def main(argv):
 
 
 def run():
-  app.run(main)
+  errors.run_program(main)
 
 
 if __name__ == "__main__":

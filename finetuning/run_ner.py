@@ -24,6 +24,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from bert_tf import errors
 from finetuning import common_flags
 
 FLAGS = flags.FLAGS
@@ -59,6 +60,7 @@ def main(argv):
   del argv
   if not (FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict):
     raise app.UsageError("at least one of --do_train, --do_eval or --do_predict must be set")
+  common_flags.check_run_flags("eval_batch_size")
   config_file, vocab_file, init_checkpoint = common_flags.resolve_model_files()
   import numpy as np  # pylint: disable=import-outside-toplevel
   from bert_tf import FullTokenizer, training  # pylint: disable=import-outside-toplevel
@@ -77,6 +79,11 @@ def main(argv):
     os.makedirs(FLAGS.output_dir, exist_ok=True)
     with open(labels_file, "w", encoding="utf-8") as f:
       json.dump(list(task.labels), f)
+  # Every file the run reads, read now: a bad dev tag or test line must not wait for training.
+  for split, wanted in (("train", FLAGS.do_train), ("dev", FLAGS.do_eval),
+                        ("test", FLAGS.do_predict)):
+    if wanted:
+      task.read_examples(FLAGS.data_dir, split)
   tokenizer = FullTokenizer(vocab_file, do_lower_case=FLAGS.do_lower_case)
   config, strategy = common_flags.start_run(config_file, vocab_file)
   parse = nf.parse_fn(FLAGS.max_seq_length)
@@ -132,7 +139,7 @@ def main(argv):
 
 
 def run():
-  app.run(main)
+  errors.run_program(main)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from bert_tf import errors
 from finetuning import common_flags
 
 FLAGS = flags.FLAGS
@@ -63,6 +64,7 @@ def main(argv):
   if FLAGS.max_seq_length <= FLAGS.max_query_length + 3:
     raise app.UsageError(f"--max_seq_length={FLAGS.max_seq_length} leaves no room for the context "
                          f"after --max_query_length={FLAGS.max_query_length} + 3")
+  common_flags.check_run_flags()
   config_file, vocab_file, init_checkpoint = common_flags.resolve_model_files()
   import numpy as np  # pylint: disable=import-outside-toplevel
   from bert_tf import FullTokenizer, training  # pylint: disable=import-outside-toplevel
@@ -74,10 +76,19 @@ def main(argv):
   config, strategy = common_flags.start_run(config_file, vocab_file)
   tokenizer = sf.MemoTokenizer(FullTokenizer(vocab_file, do_lower_case=FLAGS.do_lower_case))
 
+  if FLAGS.do_predict:   # read now: a broken predict file must not wait for the training
+    read_squad_examples(FLAGS.predict_file, False, FLAGS.version_2_with_negative,
+                        FLAGS.split_cjk_characters)
   num_train_steps, num_warmup_steps = 1, 0
   if FLAGS.do_train:
     examples, report = read_squad_examples(FLAGS.train_file, True, FLAGS.version_2_with_negative,
                                            FLAGS.split_cjk_characters)
+    if not examples:
+      from bert_tf.errors import InputFileError  # pylint: disable=import-outside-toplevel
+      first = f", e.g. {report.unrecoverable[0]}" if report.unrecoverable else ""
+      raise InputFileError(f"{FLAGS.train_file}: no usable training question ("
+                           f"{len(report.unrecoverable)} answers cannot be found in their "
+                           f"context at answer_start{first})")
     np.random.default_rng(FLAGS.seed).shuffle(examples)     # as the original, before windows
     train_record = os.path.join(FLAGS.output_dir, "train.tf_record")
     num_features = sf.write_features(
@@ -138,7 +149,7 @@ def main(argv):
 
 
 def run():
-  app.run(main)
+  errors.run_program(main)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,9 @@ The vocabulary starts [PAD], [unused0..N-1], [UNK], [CLS], [SEP], [MASK] as Goog
 characters are tokens of their own. do_lower_case must match what data generation and
 fine-tuning will use.
 """
-from absl import app
 from absl import flags
 
+from bert_tf import errors, files
 from pretraining import vocabulary
 
 FLAGS = flags.FLAGS
@@ -24,6 +24,7 @@ flags.mark_flags_as_required(["input_file", "output_file"])
 
 def main(argv):
   del argv
+  files.check_output_file(FLAGS.output_file)
   vocab = vocabulary.build_vocab_file(FLAGS.input_file.split(","), FLAGS.output_file,
                                       FLAGS.vocab_size, FLAGS.do_lower_case, FLAGS.num_unused,
                                       FLAGS.min_count)
@@ -31,7 +32,7 @@ def main(argv):
 
 
 def run():
-  app.run(main)
+  errors.run_program(main)
 
 
 if __name__ == "__main__":

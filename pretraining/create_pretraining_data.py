@@ -25,10 +25,11 @@ Re-running the same command continues an interrupted run: finished shards are ke
 import json
 import logging as py_logging
 
-from absl import app
 from absl import flags
 from absl import logging
 
+from bert_tf import errors, files
+from bert_tf.tokenization import warn_if_many_unknown
 from pretraining import generation
 
 FLAGS = flags.FLAGS
@@ -62,6 +63,9 @@ flags.DEFINE_integer("num_workers", 0, "Worker processes (0: all cores).")
 flags.DEFINE_string("runner", "local", "local, or an Apache Beam runner (DirectRunner, DataflowRunner, "
                     "FlinkRunner, SparkRunner, ...).")
 flags.DEFINE_string("beam_options", "", "Extra Beam pipeline options, space-separated.")
+flags.DEFINE_bool("allow_empty", False, "Succeed (writing empty shards) when the input gives no "
+                  "instance; by default that is an error, as it usually means a wrong path or "
+                  "vocabulary.")
 flags.mark_flags_as_required(["input_file", "output_file", "vocab_file"])
 
 
@@ -107,16 +111,22 @@ def report(summary):
       logging.warning("%d %s%s", summary[key], message, where)
   if not instances:
     logging.warning("no instances were written: is the input empty?")
+  warn_if_many_unknown(summary.get("unknown_tokens", 0), summary.get("tokens", 0),
+                       FLAGS.input_file, FLAGS.vocab_file)
 
 
 def main(argv):
   del argv
   py_logging.getLogger("jieba").setLevel(py_logging.WARNING)
   options = options_from_flags()
+  for name in FLAGS.output_file.split(","):
+    if name.strip() and FLAGS.runner == "local":
+      files.check_output_file(name.strip())
   if FLAGS.runner == "local":
     from pretraining import local_runner  # pylint: disable=import-outside-toplevel
     summary = local_runner.run(options, FLAGS.input_file, FLAGS.output_file, FLAGS.num_shards,
-                               FLAGS.shard_size_mb, FLAGS.num_workers)
+                               FLAGS.shard_size_mb, FLAGS.num_workers,
+                               allow_empty=FLAGS.allow_empty)
   else:
     from pretraining import beam_pipeline  # pylint: disable=import-outside-toplevel
     summary = beam_pipeline.run(options, FLAGS.input_file, FLAGS.output_file, FLAGS.num_shards,
@@ -126,7 +136,7 @@ def main(argv):
 
 
 def run():
-  app.run(main)
+  errors.run_program(main)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import random
 
 import numpy as np
 
+from bert_tf.errors import FlagError, InputFileError
 from bert_tf.tokenization import BasicTokenizer, WordpieceTokenizer, load_vocab
 from pretraining import documents as documents_lib
 from pretraining import features, fileio, instances, masking, segmentation
@@ -56,9 +57,15 @@ class GenerationOptions:
         (0.0 < self.masked_lm_prob < 1.0, "masked_lm_prob must be in (0, 1)"),
         (0.0 <= self.short_seq_prob <= 1.0, "short_seq_prob must be in [0, 1]"),
     ]
+    # A sequence holds max_seq_length minus [CLS] and one [SEP] per segment.
+    room = self.max_seq_length - (3 if self.next_sentence else 2)
+    checks.append((self.max_predictions_per_seq <= room,
+                   f"max_predictions_per_seq must be at most {room}, the tokens a sequence of "
+                   f"max_seq_length={self.max_seq_length} holds"))
     for ok, message in checks:
       if not ok:
-        raise ValueError(f"{message}; got {self}")
+        value = message.split()[0]
+        raise FlagError(f"--{value}={getattr(self, value)}: {message.split(' ', 1)[1]}")
     segmentation.get_segmenter(self.chinese_segmenter, self.chinese_segmenter_user_dict or None)
 
 
@@ -68,7 +75,7 @@ def shard_output_paths(output_file, num_shards):
   names = [n.strip() for n in output_file.split(",") if n.strip()]
   if len(names) > 1:
     if num_shards not in (0, len(names)):
-      raise ValueError(f"output_file lists {len(names)} files but num_shards={num_shards}")
+      raise FlagError(f"--output_file lists {len(names)} files but --num_shards={num_shards}")
     return names
   if num_shards == 1:
     return names
@@ -112,10 +119,11 @@ class ShardProcessor:
     vocab = load_vocab(opts.vocab_file)
     missing = [t for t in REQUIRED_TOKENS if t not in vocab]
     if missing:
-      raise ValueError(f"vocab_file {opts.vocab_file} lacks {', '.join(missing)}, which "
+      raise InputFileError(f"vocab_file {opts.vocab_file} lacks {', '.join(missing)}, which "
                        "pretraining data needs; is it a BERT WordPiece vocabulary?")
     size = max(vocab.values()) + 1
     self.cls_id, self.sep_id = vocab["[CLS]"], vocab["[SEP]"]
+    self.unk_id = vocab["[UNK]"]
     self.is_suffix = np.zeros(size, bool)
     self.is_cjk = np.zeros(size, bool)
     for token, index in vocab.items():
@@ -206,6 +214,7 @@ class ShardProcessor:
     stats["documents"] += len(docs)
     stats["sentences"] += len(lengths)
     stats["tokens"] += len(ids)
+    stats["unknown_tokens"] += int((ids == self.unk_id).sum())
     stats["single_sentence_documents"] += int((docs[:, 1] - docs[:, 0] == 1).sum()) if len(docs) else 0
     return instances.TokenizedShard(ids, continues, offsets, docs)
 
@@ -289,7 +298,9 @@ class ShardProcessor:
   def write_shard(self, shard, output_path, progress=None):
     """Writes one shard's records to output_path atomically; returns its stats dict."""
     stats = collections.Counter()
-    temporary = _hidden(output_path, "incomplete")
+    # The process id in the name: a stale worker of a killed run cannot write into the file of
+    # the rerun's worker on the same shard (each renames its own complete file).
+    temporary = _hidden(output_path, f"{os.getpid()}.incomplete")
     self._setup()
     with self._tf.io.TFRecordWriter(temporary) as writer:
       for record in self.records(shard, stats, progress):

@@ -7,6 +7,7 @@ shapes: TPUs compile per shape) and prefetched. No Python runs per example.
 """
 import tensorflow as tf
 
+from bert_tf.errors import FlagError
 from pretraining import features, fileio
 
 
@@ -45,7 +46,7 @@ def make_dataset(files, batch_size, max_seq_length, max_predictions_per_seq, is_
   dataset = tf.data.Dataset.from_tensor_slices(tf.constant(files))
   if input_context is not None and input_context.num_input_pipelines > 1:
     if len(files) < input_context.num_input_pipelines:
-      raise ValueError(f"{len(files)} input files for {input_context.num_input_pipelines} input "
+      raise FlagError(f"{len(files)} input files for {input_context.num_input_pipelines} input "
                        "pipelines: write at least that many shards (create_pretraining_data "
                        "--num_shards)")
     dataset = dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
@@ -76,5 +77,5 @@ def check_record_lengths(files, max_seq_length, max_predictions_per_seq):
     problems.append(f"masked_lm_ids has length {predictions} but "
                     f"max_predictions_per_seq={max_predictions_per_seq}")
   if problems:
-    raise ValueError(f"{files[0]}: {'; '.join(problems)}. Set the flags to the values used by "
+    raise FlagError(f"{files[0]}: {'; '.join(problems)}. Set the flags to the values used by "
                      "create_pretraining_data, or regenerate the data.")

@@ -9,9 +9,9 @@ tokens masked, the [MASK]/random/unchanged split, and the next-sentence balance.
 """
 import json
 
-from absl import app
 from absl import flags
 
+from bert_tf import errors
 from bert_tf.tokenization import load_vocab
 from pretraining import record_stats
 
@@ -31,7 +31,7 @@ def main(argv):
     vocab[index] = token
   records = record_stats.read_records(FLAGS.input_file, FLAGS.max_records)
   if not records:
-    raise app.UsageError(f"{FLAGS.input_file} holds no records")
+    raise errors.InputFileError(f"{FLAGS.input_file} holds no records")
   for index in range(min(FLAGS.num_examples, len(records["input_ids"]))):
     print(f"--- instance {index}")
     print(record_stats.decode(records, index, vocab))
@@ -40,7 +40,7 @@ def main(argv):
 
 
 def run():
-  app.run(main)
+  errors.run_program(main)
 
 
 if __name__ == "__main__":

@@ -10,15 +10,19 @@ mixing records of two configurations.
 """
 import concurrent.futures
 import dataclasses
+import glob
 import json
 import logging
 import math
 import multiprocessing
 import os
 import re
+import signal
 import sys
+import threading
 import time
 
+from bert_tf.errors import FlagError, InputFileError, UserInputError
 from pretraining import documents, fileio, generation
 
 _PROCESSOR = None
@@ -47,7 +51,7 @@ def plan(input_file, output_file, num_shards=0, shard_size_mb=0.0):
   files = documents.expand_input_files(input_file)
   names = [n for n in output_file.split(",") if n.strip()]
   if not names:
-    raise ValueError("output_file is empty")
+    raise FlagError("--output_file is empty")
   if num_shards == 0:
     if len(names) > 1:
       num_shards = len(names)
@@ -77,7 +81,7 @@ def check_manifest(options, files, output_paths):
         changed = sorted(k for k in manifest if previous.get(k) != manifest[k])
         changed += sorted(f"options.{k}" for k, v in manifest["options"].items()
                           if previous.get("options", {}).get(k) != v)
-        raise ValueError(
+        raise UserInputError(
             f"{len(existing)} output files such as {existing[0]} were made with other settings "
             f"({', '.join(changed)} differ; see {path}). Delete them or choose another "
             "output_file; mixing the two would give inconsistent records.")
@@ -85,8 +89,33 @@ def check_manifest(options, files, output_paths):
   fileio.write_text_atomically(path, json.dumps(manifest, indent=1))
 
 
-def _init_worker(processor, queue):
+def _exit_with_parent(parent_pid):
+  """A worker exits when the process that started it dies (a kill -9 of the parent would
+  otherwise leave it finishing its shards and idling with its memory): on Linux the kernel
+  sends SIGKILL (prctl PR_SET_PDEATHSIG; workers are started from the parent's main thread),
+  and everywhere a watch thread notices the new parent id within half a second."""
+  if sys.platform.startswith("linux"):
+    import ctypes  # pylint: disable=import-outside-toplevel
+    try:
+      ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)   # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+      pass
+  if os.getppid() != parent_pid:   # died before the prctl
+    os._exit(1)
+
+  def watch():
+    while os.getppid() == parent_pid:
+      time.sleep(0.5)
+    os._exit(1)
+  threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
+
+
+def _init_worker(processor, queue, parent_pid=None):
   global _PROCESSOR, _QUEUE
+  # Ctrl-C reaches the whole process group: the parent alone decides (see run).
+  signal.signal(signal.SIGINT, signal.SIG_IGN)
+  if parent_pid is not None:
+    _exit_with_parent(parent_pid)
   # One process per core already: keep each one's TensorFlow to a single thread.
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   tf.config.threading.set_intra_op_parallelism_threads(1)
@@ -140,12 +169,72 @@ class _Progress:
       self.bar.close()
 
 
+def _remove_partial_files(output_paths):
+  """Removes the hidden partial files of these shards whose writer is gone (killed runs)."""
+  for path in output_paths:
+    if "://" in path:
+      continue
+    directory, name = os.path.split(path)
+    for partial in glob.glob(os.path.join(glob.escape(directory or "."),
+                                          f".{glob.escape(name)}.*incomplete")):
+      pid = partial[:-len(".incomplete")].rsplit(".", 1)[-1]
+      if pid.isdigit() and _alive(int(pid)) and int(pid) != os.getpid():
+        continue
+      try:
+        os.remove(partial)
+      except OSError:
+        pass
+
+
+def _alive(pid):
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    return True
+  return True
+
+
 def run(options, input_file, output_file, num_shards=0, shard_size_mb=0.0, num_workers=0,
-        show_progress=True):
-  """Generates all missing shards. Returns a summary dict (totals over all shards)."""
+        show_progress=True, allow_empty=False):
+  """Generates all missing shards. Returns a summary dict (totals over all shards).
+
+  Ctrl-C (KeyboardInterrupt) stops the workers at once, abandoning the shards in flight (no
+  partial file is left under a final name; complete shards are kept), and re-raises
+  KeyboardInterrupt with how to resume; a second Ctrl-C meanwhile exits at once.
+
+  Raises:
+    InputFileError: the input holds no text from which an instance can be made (unless
+      allow_empty; an empty output is then written as empty shards).
+  """
   files, shards, outputs = plan(input_file, output_file, num_shards, shard_size_mb)
   processor = generation.ShardProcessor(options, files)
+  if not allow_empty and not any(f.size for f in files):
+    raise InputFileError(f"{', '.join(f.path for f in files[:3])}: the input is empty; give the "
+                         "corpus (one sentence per line, blank lines between documents), or pass "
+                         "--allow_empty to write empty shards")
   check_manifest(options, files, outputs)
+  _remove_partial_files(outputs)
+  try:
+    summary = _write_missing(processor, shards, outputs, num_workers, show_progress)
+  except KeyboardInterrupt:
+    signal.signal(signal.SIGINT, lambda *_: os._exit(130))   # a second Ctrl-C: at once
+    _remove_partial_files(outputs)
+    done = sum(fileio.exists(p) for p in outputs)
+    raise KeyboardInterrupt(f"{done} of {len(outputs)} shards are complete and kept; run the "
+                            "same command again to write the others") from None
+  if not summary.get("instances") and not allow_empty:
+    for path in outputs:   # no record-less files left under final names
+      if "://" not in path and os.path.exists(path):
+        os.remove(path)
+    raise InputFileError(f"{', '.join(f.path for f in files[:3])}: no instance could be made "
+                         "(no line gave a token of the vocabulary); check the input and "
+                         "--vocab_file, or pass --allow_empty")
+  return summary
+
+
+def _write_missing(processor, shards, outputs, num_workers, show_progress):
   todo = [(s, p) for s, p in zip(shards, outputs) if not fileio.exists(p)]
   if len(todo) < len(shards):
     logging.info("%d of %d shards exist already and are kept", len(shards) - len(todo),
@@ -167,9 +256,10 @@ def run(options, input_file, output_file, num_shards=0, shard_size_mb=0.0, num_w
 def _run_pool(processor, todo, num_workers, progress):
   context = multiprocessing.get_context("spawn")  # TensorFlow does not survive fork
   queue = context.Queue()
-  with concurrent.futures.ProcessPoolExecutor(num_workers, mp_context=context,
-                                              initializer=_init_worker,
-                                              initargs=(processor, queue)) as pool:
+  pool = concurrent.futures.ProcessPoolExecutor(num_workers, mp_context=context,
+                                                initializer=_init_worker,
+                                                initargs=(processor, queue, os.getpid()))
+  try:
     pending = {pool.submit(_work, shard, path) for shard, path in todo}
     while pending:
       done, pending = concurrent.futures.wait(pending, timeout=0.5)
@@ -177,7 +267,22 @@ def _run_pool(processor, todo, num_workers, progress):
       for future in done:
         future.result()  # re-raises a worker's error here
         progress.update(shards=1)
-    _drain(queue, progress)
+  except BaseException:
+    # A worker's error or Ctrl-C: stop now rather than after the queued shards.
+    _stop_workers(pool)
+    raise
+  pool.shutdown(wait=True)
+  _drain(queue, progress)
+
+
+def _stop_workers(pool):
+  """Cancels the queued shards and kills the workers (their partial files are hidden names)."""
+  processes = list((getattr(pool, "_processes", None) or {}).values())
+  pool.shutdown(wait=False, cancel_futures=True)
+  for process in processes:
+    process.kill()
+  for process in processes:
+    process.join(5)
 
 
 def _drain(queue, progress):

@@ -2,24 +2,74 @@
 
 Library side of `python -m pretraining.inspect_pretraining_data`; tests use it too.
 """
+import re
+
 import numpy as np
 
+from bert_tf.errors import InputFileError
 from pretraining import features, fileio
+
+
+def damaged(path, error):
+  """The error for a TFRecord file that cannot be read to its end."""
+  detail = re.sub(r"\{\{[^}]*\}\}\s*", "", getattr(error, "message", None) or str(error))
+  detail = detail.strip().splitlines()[0] if detail.strip() else type(error).__name__
+  detail = re.sub(r"\s*\[Op:.*$", "", detail).replace("' failed with ", ": ")
+  return InputFileError(f"{path}: not a TFRecord file, or damaged or truncated ({detail}); write it "
+                        "again (create_pretraining_data keeps the shards that exist: delete this "
+                        "one and rerun)")
+
+
+def records_of(path, take=0):
+  """Serialized records of one file; errors name the file (a directory, damaged or cut
+  records, random bytes)."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  if fileio.isdir(path):
+    raise InputFileError(f"{path} is a directory; expected a TFRecord file (or a glob)")
+  dataset = tf.data.TFRecordDataset([path])
+  if take:
+    dataset = dataset.take(take)
+  try:
+    return [record.numpy() for record in dataset]
+  except (tf.errors.DataLossError, tf.errors.OutOfRangeError, tf.errors.InvalidArgumentError) as e:
+    raise damaged(path, e) from e
 
 
 def feature_lengths_of(path):
   """(max_seq_length, max_predictions_per_seq) read off the first record of a file."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  for record in tf.data.TFRecordDataset([path]).take(1):
-    example = tf.train.Example.FromString(record.numpy())
+  from google.protobuf.message import DecodeError  # pylint: disable=import-outside-toplevel
+  for record in records_of(path, take=1):
+    try:
+      example = tf.train.Example.FromString(record)
+    except DecodeError as e:
+      raise InputFileError(f"{path}: a record is not a tf.train.Example; expected pretraining "
+                           "records from create_pretraining_data") from e
     feature = example.features.feature
     missing = [name for name in features.INT_FEATURES + features.FLOAT_FEATURES
                if name not in feature]
     if missing:
-      raise ValueError(f"{path}: not a pretraining record file (no {', '.join(missing)})")
+      raise InputFileError(f"{path}: not a pretraining record file (no {', '.join(missing)})")
     return (len(feature["input_ids"].int64_list.value),
             len(feature["masked_lm_ids"].int64_list.value))
-  raise ValueError(f"{path} holds no records")
+  raise InputFileError(f"{path} holds no records")
+
+
+def verify_files(files, max_bytes=2 * 2**30):
+  """Preflight of a run's record files: each one's first record, and every record (checksums)
+  of the files while their total stays under max_bytes, so a damaged shard is named before
+  training rather than hours into it. Returns the number of files read in full."""
+  for path in files:
+    feature_lengths_of(path)
+  budget, full = max_bytes, 0
+  for path in files:
+    size = fileio.size(path)
+    if size > budget:
+      break
+    records_of(path)
+    budget -= size
+    full += 1
+  return full
 
 
 def read_records(patterns, max_records=0):
@@ -31,12 +81,21 @@ def read_records(patterns, max_records=0):
   if not files:
     raise FileNotFoundError(f"no file matches {','.join(patterns)}")
   seq_length, predictions = feature_lengths_of(files[0])
-  dataset = tf.data.TFRecordDataset(files)
-  if max_records:
-    dataset = dataset.take(max_records)
-  dataset = dataset.batch(8192).map(
-      lambda r: features.parse_examples(r, seq_length, predictions))
-  parts = list(dataset.as_numpy_iterator())
+  parts = []
+  remaining = max_records or -1
+  for path in files:   # file by file, so that a damaged one is named
+    if not remaining:
+      break
+    records = records_of(path, take=max(remaining, 0))
+    remaining -= len(records) if remaining > 0 else 0
+    for start in range(0, len(records), 8192):
+      try:
+        parts.append({k: v.numpy() for k, v in features.parse_examples(
+            tf.constant(records[start:start + 8192]), seq_length, predictions).items()})
+      except tf.errors.InvalidArgumentError as e:
+        raise InputFileError(f"{path}: records do not hold the features of {files[0]} "
+                             f"(max_seq_length={seq_length}, max_predictions_per_seq="
+                             f"{predictions}): {e.message.splitlines()[0]}") from e
   return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
 
 

@@ -25,6 +25,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from bert_tf import errors
+
 FLAGS = flags.FLAGS
 # The original's flags.
 flags.DEFINE_string("bert_config_file", None, "bert_config.json of the model to pretrain.")
@@ -88,8 +90,14 @@ flags.mark_flags_as_required(["bert_config_file", "input_file", "output_dir"])
 
 
 def check_flag_consistency():
-  """Consistency of the flags alone (a recipe in tpu_configs/ must pass); raises ValueError."""
-  problems = []
+  """Consistency of the flags alone (a recipe in tpu_configs/ must pass); raises FlagError
+  (a ValueError)."""
+  positive = ("train_batch_size", "eval_batch_size", "num_train_steps", "iterations_per_loop",
+              "save_checkpoints_steps", "max_seq_length", "max_predictions_per_seq")
+  problems = [f"{name}={getattr(FLAGS, name)} must be positive" for name in positive
+              if getattr(FLAGS, name) <= 0]
+  if problems:
+    raise errors.FlagError("; ".join(problems))
   if not FLAGS.do_train and not FLAGS.do_eval:
     problems.append("at least one of --do_train or --do_eval must be set")
   if FLAGS.num_warmup_steps >= FLAGS.num_train_steps:
@@ -117,7 +125,7 @@ def check_flag_consistency():
       problems.append(f"max_seq_length={FLAGS.max_seq_length} exceeds max_position_embeddings="
                       f"{config.max_position_embeddings} of {FLAGS.bert_config_file}")
   if problems:
-    raise ValueError("inconsistent flags: " + "; ".join(problems))
+    raise errors.FlagError("inconsistent flags: " + "; ".join(problems))
 
 
 def preflight(config, files, replicas, tpu):
@@ -131,28 +139,32 @@ def preflight(config, files, replicas, tpu):
   """
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from pretraining import input_pipeline  # pylint: disable=import-outside-toplevel
+  from bert_tf import files as files_lib  # pylint: disable=import-outside-toplevel
+  from pretraining import record_stats  # pylint: disable=import-outside-toplevel
+  files_lib.check_output_dir(FLAGS.output_dir)
   input_pipeline.check_record_lengths(files, FLAGS.max_seq_length, FLAGS.max_predictions_per_seq)
+  record_stats.verify_files(files)
   if FLAGS.vocab_file:
     with tf.io.gfile.GFile(FLAGS.vocab_file, "rb") as f:   # gs:// paths too
       size = sum(1 for _ in f)
     if size != config.vocab_size:
-      raise ValueError(f"{FLAGS.bert_config_file} has vocab_size={config.vocab_size} but "
-                       f"{FLAGS.vocab_file} has {size} lines; use the matching pair")
+      raise errors.InputFileError(f"{FLAGS.bert_config_file} has vocab_size={config.vocab_size} "
+                                  f"but {FLAGS.vocab_file} has {size} lines; use the matching pair")
   if tpu and FLAGS.tpu_name != "local":
     # A TPU node reads from its own servers, which cannot see this machine's disk; on a TPU VM
     # (--tpu_name=local) the host that runs this program feeds the TPU and reads its own disk.
     local = [p for p in [FLAGS.output_dir, *files, FLAGS.init_checkpoint or "gs://"]
              if not str(p).startswith("gs://")]
     if local:
-      raise ValueError(f"on a Cloud TPU node every path must be on gs:// (the TPU cannot read "
-                       f"this machine's disk): {local[:3]}")
+      raise errors.FlagError(f"on a Cloud TPU node every path must be on gs:// (the TPU cannot "
+                             f"read this machine's disk): {local[:3]}")
   if tpu and FLAGS.num_tpu_cores != replicas:
-    raise ValueError(f"--num_tpu_cores={FLAGS.num_tpu_cores} but the TPU has {replicas} cores; "
-                     "set --num_tpu_cores to the slice's core count")
+    raise errors.FlagError(f"--num_tpu_cores={FLAGS.num_tpu_cores} but the TPU has {replicas} "
+                           "cores; set --num_tpu_cores to the slice's core count")
   for name in ("train_batch_size", "eval_batch_size"):
     if getattr(FLAGS, name) % replicas:
-      raise ValueError(f"--{name}={getattr(FLAGS, name)} must be a multiple of the "
-                       f"{replicas} replicas")
+      raise errors.FlagError(f"--{name}={getattr(FLAGS, name)} must be a multiple of the "
+                             f"{replicas} replicas")
 
 
 def planned_replicas():
@@ -182,8 +194,8 @@ def check_resume(config):
             f"as --init_checkpoint={latest} and use a fresh --output_dir")
   step = training.checkpoint_step(latest)
   if step is not None and step > FLAGS.num_train_steps:
-    raise ValueError(f"--output_dir={FLAGS.output_dir} holds a run at step {step}, past "
-                     f"--num_train_steps={FLAGS.num_train_steps}; {advice}")
+    raise errors.FlagError(f"--output_dir={FLAGS.output_dir} holds a run at step {step}, past "
+                           f"--num_train_steps={FLAGS.num_train_steps}; {advice}")
   path = os.path.join(FLAGS.output_dir, "flags.json")
   if not tf.io.gfile.exists(path):
     return
@@ -193,8 +205,8 @@ def check_resume(config):
   differ = [f"{name}={saved[name]} there, {wanted[name]} here" for name in
             (*RESUME_FLAGS, "bert_config") if name in saved and saved[name] != wanted[name]]
   if differ:
-    raise ValueError(f"--output_dir={FLAGS.output_dir} holds a run with other settings "
-                     f"({'; '.join(differ)}): resuming it would train another model; {advice}")
+    raise errors.FlagError(f"--output_dir={FLAGS.output_dir} holds a run with other settings "
+                           f"({'; '.join(differ)}): resuming it would train another model; {advice}")
 
 
 def dataset_fn_for(files, global_batch_size, is_training):
@@ -230,6 +242,7 @@ def main(argv):
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from bert_tf import BertConfig, BertPretrainer, distribute, kernels, optimization, training  # pylint: disable=import-outside-toplevel
   from bert_tf.checkpoint.original import export_pretrained  # pylint: disable=import-outside-toplevel
+  from bert_tf.config import claim_model_dir  # pylint: disable=import-outside-toplevel
   from pretraining import input_pipeline, task as task_lib  # pylint: disable=import-outside-toplevel
 
   config = BertConfig.from_json_file(FLAGS.bert_config_file)
@@ -242,8 +255,9 @@ def main(argv):
   preflight(config, files, strategy.num_replicas_in_sync, distribute.is_tpu(strategy))
   check_resume(config)
   chief = distribute.is_chief(strategy)
-  if chief:   # only the chief writes (tests/test_multi_worker.py)
+  if chief:   # only the chief writes (test_two_workers_write_one_set_of_files)
     tf.io.gfile.makedirs(FLAGS.output_dir)
+    claim_model_dir(config, FLAGS.output_dir)   # refuses checkpoints of other shapes
     training.write_json_file(os.path.join(FLAGS.output_dir, "flags.json"), run_record(config))
   policy = kernels.configure(strategy, skip_padding=FLAGS.skip_padding,
                              fused_kernels=FLAGS.xla_kernels)
@@ -288,7 +302,7 @@ def main(argv):
 
 
 def run():
-  app.run(main)
+  errors.run_program(main)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import re
 
 import numpy as np
 
+from bert_tf.errors import FlagError
 from bert_tf.tokenization import CJK_RANGES
 from pretraining import fast_jieba
 
@@ -137,9 +138,9 @@ def get_segmenter(name, user_dict=None):
     return builtin[name](user_dict)
   if ":" in name:
     if user_dict:
-      raise ValueError("chinese_segmenter_user_dict applies to jieba, pkuseg and ltp only")
+      raise FlagError("--chinese_segmenter_user_dict applies to jieba, pkuseg and ltp only")
     return _Custom(name)
-  raise ValueError(f"chinese_segmenter: unknown segmenter {name!r}; expected jieba, pkuseg, "
+  raise FlagError(f"--chinese_segmenter: unknown segmenter {name!r}; expected jieba, pkuseg, "
                    "ltp, none or package.module:function")
 
 

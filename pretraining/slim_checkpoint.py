@@ -7,9 +7,9 @@
 Drops the optimizer slots (adam_m / adam_v) and counters, keeping the original variable names, so
 the result is about a third of the size and loads wherever Google's released checkpoints do.
 """
-from absl import app
 from absl import flags
 
+from bert_tf import errors, files
 from bert_tf.checkpoint.original import slim_original_checkpoint
 
 FLAGS = flags.FLAGS
@@ -20,6 +20,7 @@ flags.mark_flags_as_required(["input_checkpoint", "output_checkpoint"])
 
 def main(argv):
   del argv
+  files.check_output_file(FLAGS.output_checkpoint, "output_checkpoint")
   result = slim_original_checkpoint(FLAGS.input_checkpoint, FLAGS.output_checkpoint)
   print(f"kept {len(result['kept'])} variables, dropped {len(result['dropped'])} "
         f"(optimizer state); {result['src_bytes'] / 1e6:.1f} MB -> {result['dst_bytes'] / 1e6:.1f} MB "
@@ -27,7 +28,7 @@ def main(argv):
 
 
 def run():
-  app.run(main)
+  errors.run_program(main)
 
 
 if __name__ == "__main__":

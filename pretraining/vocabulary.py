@@ -6,13 +6,13 @@ learning itself is tensorflow-text's learner (wordpiece_tokenizer_learner_lib), 
 its bert_vocab_from_dataset.
 """
 import collections
-import os
-import tempfile
 
 import tensorflow as tf
 from absl import logging
 from tensorflow_text.tools.wordpiece_vocab import wordpiece_tokenizer_learner_lib as learner
 
+from bert_tf.errors import FlagError, InputFileError
+from bert_tf.files import write_text_atomically
 from bert_tf.tokenization import BasicTokenizer
 
 SPECIAL_TOKENS = ("[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -48,7 +48,8 @@ def learn_vocab(word_counts, vocab_size, num_unused=99, min_count=2, max_unique_
   """
   reserved = reserved_tokens(num_unused)
   if vocab_size <= len(reserved):
-    raise ValueError(f"vocab_size {vocab_size} leaves no room after {len(reserved)} reserved tokens")
+    raise FlagError(f"vocab_size={vocab_size} leaves no room after the {len(reserved)} reserved "
+                    "tokens ([PAD], [unusedN], [UNK], [CLS], [SEP], [MASK])")
   vocab = learner.learn(dict(word_counts), vocab_size=vocab_size, reserved_tokens=reserved,
                         lower_thresh=min_count, max_unique_chars=max_unique_chars)
   # The learner returns reserved tokens first, then its tokens; drop any repeat defensively.
@@ -77,13 +78,11 @@ def build_vocab_file(input_patterns, output_file, vocab_size, do_lower_case=True
           yield raw.decode("utf-8", "ignore")
 
   counts = count_words(lines(), do_lower_case=do_lower_case)
+  if not counts:
+    raise InputFileError(f"{', '.join(files)}: no words to learn a vocabulary from (the input "
+                         "is empty or only whitespace)")
   vocab = learn_vocab(counts, vocab_size, num_unused=num_unused, min_count=min_count)
-  directory = os.path.dirname(os.path.abspath(output_file))
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix=".vocab.", suffix=".tmp")
-  with os.fdopen(fd, "w", encoding="utf-8") as writer:
-    writer.write("\n".join(vocab) + "\n")
-  os.replace(tmp, output_file)
+  write_text_atomically(output_file, "\n".join(vocab) + "\n")
   logging.info("%d words counted in %d files; wrote %d tokens to %s", len(counts), len(files),
                len(vocab), output_file)
   return vocab

@@ -7,6 +7,7 @@ google-research/bert, tf-models-official's converter and Hugging Face's TF-check
 """
 import dataclasses
 import os
+import re
 import uuid
 
 import numpy as np
@@ -14,9 +15,10 @@ import tensorflow as tf
 from absl import logging
 
 from bert_tf.checkpoint import name_map as nm
+from bert_tf.errors import InputFileError
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(InputFileError):
   """The checkpoint does not fit the model; the message names the variable and both shapes."""
 
 
@@ -62,6 +64,36 @@ def resolve_checkpoint(ckpt_path):
   if not tf.io.gfile.exists(path + ".index"):
     raise FileNotFoundError(f"no checkpoint at {path}: {path}.index does not exist")
   return path
+
+
+class _CheckedReader:
+  """tf.train.load_checkpoint whose read errors name the checkpoint: a truncated or damaged
+  data file otherwise surfaces as `IndexError: Read less bytes than requested` or a DataLossError
+  naming neither the file nor the variable."""
+
+  def __init__(self, prefix):
+    self.prefix = prefix
+    try:
+      self.reader = tf.train.load_checkpoint(prefix)
+    except (tf.errors.OpError, IndexError) as e:
+      raise InputFileError(f"{prefix}: checkpoint cannot be read, its files are damaged or "
+                           f"incomplete ({_first_line(e)})") from e
+
+  def get_variable_to_shape_map(self):
+    return self.reader.get_variable_to_shape_map()
+
+  def get_tensor(self, name):
+    try:
+      return self.reader.get_tensor(name)
+    except (tf.errors.OpError, IndexError, ValueError) as e:
+      raise InputFileError(f"{self.prefix}: variable {name} cannot be read: a data file of the "
+                           f"checkpoint is truncated or damaged ({_first_line(e)}); copy it "
+                           "again") from e
+
+
+def _first_line(error):
+  text = re.sub(r"\{\{[^}]*\}\}\s*", "", getattr(error, "message", None) or str(error))
+  return text.strip().splitlines()[0] if text.strip() else type(error).__name__
 
 
 def _model_weights(model):
@@ -132,7 +164,7 @@ def load_original_checkpoint(model, ckpt_path, allow_missing=()):
     FileNotFoundError: no checkpoint at ckpt_path.
   """
   prefix = resolve_checkpoint(ckpt_path)
-  reader = tf.train.load_checkpoint(prefix)
+  reader = _CheckedReader(prefix)
   shapes = reader.get_variable_to_shape_map()
   rows, weights = _model_name_map(model)
   report = LoadReport(checkpoint=prefix)
@@ -231,7 +263,7 @@ def slim_original_checkpoint(src_path, dst_path):
     dict with `kept`, `dropped` (lists of names) and `src_bytes`, `dst_bytes`.
   """
   prefix = resolve_checkpoint(src_path)
-  reader = tf.train.load_checkpoint(prefix)
+  reader = _CheckedReader(prefix)
   kept, dropped = {}, []
   for name in sorted(reader.get_variable_to_shape_map()):
     if nm.is_optimizer_state(name):
@@ -267,7 +299,11 @@ def from_pretrained(model_class, model_dir, allow_missing=None, **kwargs):
                             "(bert_config.json, vocab.txt, bert_model.ckpt.*)")
   config = BertConfig.from_json_file(config_file)
   vocab_file = os.path.join(model_dir, "vocab.txt")
-  if tf.io.gfile.exists(vocab_file):
+  if not tf.io.gfile.exists(vocab_file):
+    logging.warning("%s has no vocab.txt: the vocabulary was not checked against vocab_size=%d "
+                    "of %s; tokenize with the vocabulary released with this checkpoint",
+                    model_dir, config.vocab_size, config_file)
+  else:
     vocab_size = _vocab_size_of(vocab_file)
     if vocab_size != config.vocab_size:
       raise CheckpointMismatchError(

@@ -14,6 +14,7 @@ import os
 
 from absl import logging
 
+from bert_tf.errors import FlagError
 from finetuning.tasks.readers import RowError, read_rows
 
 
@@ -397,5 +398,5 @@ def get_task(name, **kwargs):
   key = name.lower()
   key = ALIASES.get(key, key)
   if key not in TASKS:
-    raise ValueError(f"unknown task_name {name!r}; known: {', '.join(sorted(TASKS))}")
+    raise FlagError(f"unknown task_name {name!r}; known: {', '.join(sorted(TASKS))}")
   return TASKS[key](**kwargs)

@@ -9,6 +9,7 @@ import os
 
 from absl import logging
 
+from bert_tf.errors import FlagError
 from finetuning.tasks.readers import RowError, read_rows
 
 
@@ -94,6 +95,9 @@ def read_token_lines(path, split):
     if fields[0] == "-DOCSTART-":
       flush()
       continue
+    if len(fields) < 2 and split != "test":
+      raise RowError(f"{path}:{number}: {line.strip()!r} has no tag column; expected the word "
+                     "first and its tag last, separated by whitespace")
     if not words:
       first_line = number
     words.append(fields[0])
@@ -141,24 +145,38 @@ class Cluener(NerTask):
   def read(self, path, split):
     examples = []
     for row in read_rows(path, "json"):
+      if not isinstance(row.fields, dict):
+        raise RowError(f"{row.where}: expected a JSON object with 'text' and 'label', got "
+                       f"{type(row.fields).__name__}")
       text = row.fields.get("text")
       if not isinstance(text, str):
         raise RowError(f"{row.where}: no 'text' string")
       tags = None
       if "label" in row.fields:
         tags = ["O"] * len(text)
-        for kind, spans in row.fields["label"].items():
-          for entity, positions in spans.items():
-            for start, end in positions:
-              if text[start:end + 1] != entity:
-                raise RowError(f"{row.where}: span [{start}, {end}] of {kind} is "
-                               f"{text[start:end + 1]!r}, not {entity!r}")
-              tags[start] = f"B-{kind}"
-              for i in range(start + 1, end + 1):
-                tags[i] = f"I-{kind}"
+        for kind, entity, start, end in _label_spans(row):
+          if text[start:end + 1] != entity:
+            raise RowError(f"{row.where}: span [{start}, {end}] of {kind} is "
+                           f"{text[start:end + 1]!r}, not {entity!r}")
+          tags[start] = f"B-{kind}"
+          for i in range(start + 1, end + 1):
+            tags[i] = f"I-{kind}"
       guid = row.fields.get("id", len(examples))
       examples.append(NerExample(str(guid), list(text), tags, row.where, text))
     return examples
+
+
+def _label_spans(row):
+  """(type, entity, start, end) of a CLUENER row's label; a RowError for another layout."""
+  found = []
+  try:
+    for kind, spans in row.fields["label"].items():
+      for entity, positions in spans.items():
+        for start, end in positions:
+          found.append((kind, entity, int(start), int(end)))
+  except (AttributeError, TypeError, ValueError):
+    raise RowError(f"{row.where}: 'label' is not {{type: {{entity: [[start, end], ...]}}}}") from None
+  return found
 
 
 def spans_of(example, tags):
@@ -195,5 +213,5 @@ TASKS = {"conll2003": Conll2003, "cluener": Cluener, "bio": BioTask}
 def get_task(name, **kwargs):
   key = name.lower()
   if key not in TASKS:
-    raise ValueError(f"unknown NER task_name {name!r}; known: {', '.join(sorted(TASKS))}")
+    raise FlagError(f"unknown NER task_name {name!r}; known: {', '.join(sorted(TASKS))}")
   return TASKS[key](**kwargs)

@@ -13,6 +13,8 @@ import os
 
 import tensorflow as tf
 
+from bert_tf.errors import InputFileError
+
 
 @dataclasses.dataclass
 class Row:
@@ -25,7 +27,7 @@ class Row:
     return f"{self.source}:{self.line}"
 
 
-class RowError(ValueError):
+class RowError(InputFileError):
   """A row that cannot be read as the task's format; the message says what was expected."""
 
 

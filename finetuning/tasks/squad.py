@@ -85,13 +85,16 @@ def read_squad_examples(path, is_training, version_2_with_negative=False, split_
     raise RowError(f"{path}: expected a SQuAD-layout JSON object with a 'data' list")
   examples, report = [], ReadReport()
   paragraph_index = -1
-  for article in data["data"]:
-    for paragraph in article["paragraphs"]:
+  for a, article in enumerate(_required(data, "data", list, path)):
+    for p, paragraph in enumerate(_required(article, "paragraphs", list, f"{path}: data[{a}]")):
       paragraph_index += 1
-      context = paragraph["context"]
+      where = f"{path}: data[{a}].paragraphs[{p}]"
+      context = _required(paragraph, "context", str, where)
       tokens, spaced, char_to_word = split_context(context, split_cjk)
-      for qa in paragraph["qas"]:
-        example = SquadExample(str(qa["id"]), qa["question"], tokens, spaced, paragraph_index)
+      for q, qa in enumerate(_required(paragraph, "qas", list, where)):
+        qas_id = str(_required(qa, "id", (str, int), f"{where}.qas[{q}]"))
+        question = _required(qa, "question", str, f"{path}: question {qas_id}")
+        example = SquadExample(qas_id, question, tokens, spaced, paragraph_index)
         if is_training:
           example.is_impossible = bool(version_2_with_negative and qa.get("is_impossible", False))
           if example.is_impossible or not qa.get("answers"):
@@ -101,7 +104,8 @@ def read_squad_examples(path, is_training, version_2_with_negative=False, split_
             example.start_position = example.end_position = -1
             example.orig_answer_text = ""
           else:
-            why = _locate_answer(example, qa["answers"][0], context, char_to_word)
+            why = _locate_answer(example, _checked_answer(qa["answers"][0], path, qas_id),
+                                 context, char_to_word)
             if why:
               report.unrecoverable.append((example.qas_id, why))
               continue
@@ -111,6 +115,30 @@ def read_squad_examples(path, is_training, version_2_with_negative=False, split_
     logging.warning("%s: skipped %d answers that cannot be recovered from their context, e.g. %s",
                     path, len(report.unrecoverable), report.unrecoverable[:3])
   return examples, report
+
+
+def _required(obj, key, kind, where):
+  """obj[key], or a RowError naming where it is missing and the type expected."""
+  if not isinstance(obj, dict) or key not in obj:
+    raise RowError(f"{where}: no '{key}' field (expected the SQuAD layout: data[].paragraphs[]"
+                   ".context/qas[].id/question/answers[])")
+  value = obj[key]
+  if not isinstance(value, kind) or isinstance(value, bool):
+    names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+    raise RowError(f"{where}: field '{key}' is {type(value).__name__} {value!r:.40}; expected {names}")
+  return value
+
+
+def _checked_answer(answer, path, qas_id):
+  where = f"{path}: question {qas_id}: answers[0]"
+  text = _required(answer, "text", str, where)
+  start = _required(answer, "answer_start", (int, str), where)
+  try:
+    start = int(start)
+  except ValueError:
+    raise RowError(f"{where}: field 'answer_start' is {start!r}; expected a character offset "
+                   "(a whole number)") from None
+  return {"text": text, "answer_start": start}
 
 
 def _locate_answer(example, answer, context, char_to_word):

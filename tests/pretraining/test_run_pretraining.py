@@ -317,7 +317,7 @@ def test_two_workers_write_one_set_of_files(records, tmp_path):
     assert worker.returncode == 0, output[-4000:]
     assert "2 replica(s)" in output
   names = sorted(p.name for p in out.iterdir())
-  assert names == ["checkpoint", "ckpt-10.data-00000-of-00001", "ckpt-10.index",
+  assert names == ["bert_config.json", "checkpoint", "ckpt-10.data-00000-of-00001", "ckpt-10.index",
                    "ckpt-20.data-00000-of-00001", "ckpt-20.index", "eval_results.txt", "export",
                    "flags.json", "train"], names
   assert len(list((out / "train").iterdir())) == 1           # one event file
