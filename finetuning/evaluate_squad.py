@@ -98,6 +98,11 @@ def _score(dataset_file, prediction_file):
     raise app.UsageError(f"--na_prob_file is for --metric=squad_v2 (this is {metric})",
                          exitcode=2)
   na_probs = _load(FLAGS.na_prob_file, "null odds") if FLAGS.na_prob_file else None
+  if metric != "cmrc2018":        # cmrc2018_evaluate.py scores str() of any value
+    not_text = [q for q, v in predictions.items() if not isinstance(v, str)]
+    if not_text:
+      raise InputError(f"{prediction_file}: the prediction of {not_text[0]} is not a string "
+                       f"({len(not_text)} such)")
   missing = _unanswered(gold, predictions, metric)
   if metric == "squad_v2":        # the official v2.0 script stops with a KeyError here
     for mapping, path, what in ((predictions, prediction_file, "prediction"),

@@ -550,6 +550,7 @@ def test_program_rejects_bad_input_in_one_line(tmp_path):
       ((dataset, tmp_path / "bad.json"), 1, "bad.json: the predictions is not UTF-8 JSON"),
       ((dataset, _write(tmp_path / "l.json", ["Paris"])), 1, "expected a JSON object"),
       ((dataset, tmp_path / "nowhere.json"), 1, "nowhere.json: cannot read"),
+      ((dataset, _write(tmp_path / "n.json", {"q": 3})), 1, "the prediction of q is not a string"),
       ((dataset,), 2, "expected two arguments"),
       ((dataset, tmp_path / "p.json", "--na_prob_file=x.json"), 2, "--na_prob_file is for"),
       ((dataset, tmp_path / "p.json", "--metric=squad_v3"), 1, "squad_v3")]:
