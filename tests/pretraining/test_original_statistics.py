@@ -125,6 +125,8 @@ SEED_STD = {
                    "random_next": 0.01},
 }
 MASKING_TOLERANCE = {"mask_rate": 0.002, "as_mask": 0.006, "kept": 0.005}
+# The share of padding in our records at length 128 (docs/pretraining.md quotes it).
+PADDING_SHARE = {"wikitext2": (0.04, 0.08), "clue_small": (0.17, 0.21)}
 
 CORPORA = {
     "wikitext2": ("english_corpus/wikitext-2_valid_sentences.txt", "vocab/uncased_vocab.txt", 2),
@@ -177,6 +179,8 @@ def test_statistics_equal_the_unmodified_original(tmp_path, corpus, monkeypatch,
   assert not failures, failures
   assert abs(np.mean([o["as_mask"] for o in ours]) - 0.8) < 0.01
   assert abs(np.mean([o["kept"] for o in ours]) - 0.1) < 0.01
+  low, high = PADDING_SHARE[corpus]
+  assert low < 1 - np.mean([o["mean_length"] for o in ours]) / 128 < high
   # Not the same instances (seed 4): the original's masking moved its random stream.
   lengths = records["input_mask"].sum(axis=1)
   ours_first = []
