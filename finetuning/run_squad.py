@@ -140,6 +140,7 @@ def main(argv):
         metrics = squad_metrics.cmrc(gold, predictions)
       elif FLAGS.version_2_with_negative:
         metrics = squad_metrics.squad_v2(gold, predictions, null_odds)
+        metrics["exact_match"] = metrics["exact"]
       else:
         metrics = squad_metrics.squad_v1(gold, predictions)
       metrics["global_step"] = trainer.step

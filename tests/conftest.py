@@ -10,11 +10,26 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = pathlib.Path(os.environ.get("BERT_TF_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
+# CI (.ci/run) sets BERT_TF_REQUIRE_SHARED_DATA=1: there the data must be present, and a missing
+# file fails the test instead of skipping it (a suite of skips would otherwise pass green).
+REQUIRE_SHARED_DATA = os.environ.get("BERT_TF_REQUIRE_SHARED_DATA", "") not in ("", "0")
+
+
+def missing_data(message):
+  """Skips the test with `message` (a user's fresh clone), or fails it when the run requires the
+  real data (BERT_TF_REQUIRE_SHARED_DATA=1, as .ci/run sets)."""
+  if REQUIRE_SHARED_DATA:
+    pytest.fail(f"{message}, and BERT_TF_REQUIRE_SHARED_DATA is set (CI expects the real data)",
+                pytrace=False)
+  pytest.skip(message)
+
+
 def shared_path(relative):
-  """Path of a file under ../shared/data, or pytest.skip with a clear reason when absent."""
+  """Path of a file under ../shared/data; skips the test with the reason when it is absent (or
+  fails, see missing_data)."""
   path = SHARED_DATA / relative
   if not path.exists():
-    pytest.skip(f"real data file {path} is absent (../shared/data is not part of a fresh clone)")
+    missing_data(f"real data file {path} is absent (../shared/data is not part of a fresh clone)")
   return path
 
 

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, SHARED_DATA
+from conftest import ROOT, shared_path
 
 
 def _run(module, tmp_path, *flags):
@@ -28,8 +28,7 @@ def test_encoder_benchmark_quick(tmp_path):
 
 @pytest.mark.slow
 def test_tokenizer_benchmark_quick(tmp_path):
-  if not (SHARED_DATA / "vocab" / "uncased_vocab.txt").exists():
-    pytest.skip(f"real corpora are absent from {SHARED_DATA}")
+  shared_path("vocab/uncased_vocab.txt")
   _run("benchmarks.bench_tokenizer", tmp_path)
   rows = json.loads((tmp_path / "tokenizer.json").read_text())["rows"]
   ours = [r for r in rows if r["implementation"] in ("bert_tf FullTokenizer", "bert_tf FastTokenizer")]
@@ -46,8 +45,7 @@ def test_flop_count_by_hand():
 
 @pytest.mark.slow
 def test_pretraining_data_benchmark_quick(tmp_path):
-  if not (SHARED_DATA / "vocab" / "uncased_vocab.txt").exists():
-    pytest.skip(f"real corpora are absent from {SHARED_DATA}")
+  shared_path("vocab/uncased_vocab.txt")
   _run("benchmarks.bench_pretraining_data", tmp_path, "--languages=Chinese")
   payload = json.loads((tmp_path / "pretraining_data.json").read_text())
   rows = payload["rows"]
@@ -91,8 +89,7 @@ def test_classifier_benchmark_quick(tmp_path):
 
 @pytest.mark.slow
 def test_squad_benchmark_quick(tmp_path):
-  if not (SHARED_DATA / "squad").exists():
-    pytest.skip(f"{SHARED_DATA} (real SQuAD / CMRC files) is absent")
+  shared_path("squad")
   _run("benchmarks.bench_squad", tmp_path)
   rows = json.loads((tmp_path / "squad.json").read_text())["rows"]
   assert {(r["implementation"], r["stage"]) for r in rows} == {

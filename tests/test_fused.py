@@ -89,24 +89,77 @@ def test_cross_entropy_matches_tf_op():
   np.testing.assert_allclose(fused.sparse_softmax_cross_entropy(tf.constant([1]), big), [1000.0])
 
 
-def test_kernels_run_inside_a_compiled_step_and_under_mirrored_strategy():
-  x = tf.random.stateless_normal([4, 8], seed=[1, 9])
+def _fused_step(x, labels, gamma, beta, weights):
+  """Per-example loss of gelu -> layer_norm -> cross-entropy and its gradient for x."""
+  with tf.GradientTape() as tape:
+    tape.watch(x)
+    y = fused.layer_norm(fused.gelu(x), gamma, beta, 1e-12) * weights
+    loss = fused.sparse_softmax_cross_entropy(labels, y)
+  return loss, tape.gradient(loss, x)
 
-  def step(x):
-    with tf.GradientTape() as tape:
-      tape.watch(x)
-      y = fused.layer_norm(fused.gelu(x), tf.ones([8]), tf.zeros([8]), 1e-12)
-      loss = tf.reduce_mean(fused.sparse_softmax_cross_entropy(tf.zeros([4], tf.int32), y))
-    return loss, tape.gradient(loss, x)
 
-  eager = step(x)
-  compiled = tf.function(step, jit_compile=True)(x)
-  np.testing.assert_allclose(compiled[0], eager[0], rtol=1e-5)
-  np.testing.assert_allclose(compiled[1], eager[1], rtol=1e-4, atol=1e-6)
-  strategy = tf.distribute.MirroredStrategy(tf.config.list_logical_devices("CPU")[:2])
-  per_replica = strategy.run(tf.function(step), args=(x,))
-  for value in strategy.experimental_local_results(per_replica[0]):
-    np.testing.assert_allclose(value, eager[0], rtol=1e-5)
+def _plain_step(x, labels, gamma, beta, weights):
+  with tf.GradientTape() as tape:
+    tape.watch(x)
+    y = _plain_layer_norm(_plain_gelu(x), gamma, beta) * weights
+    loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=y)
+  return loss, tape.gradient(loss, x)
+
+
+def _step_inputs():
+  return (tf.random.stateless_normal([8, 8], seed=[1, 9]) * 2.0,
+          tf.random.stateless_uniform([8], seed=[2, 9], maxval=8, dtype=tf.int32),
+          tf.random.stateless_normal([8], seed=[3, 9]) + 1.0,
+          tf.random.stateless_normal([8], seed=[4, 9]), tf.random.stateless_normal([8], seed=[5, 9]))
+
+
+def test_kernels_run_inside_a_compiled_step():
+  """Values and gradients of the composed kernels (random LayerNorm scale and offset, weighted
+  logits: nothing cancels) eager and inside jit_compile equal the plain TensorFlow formulas."""
+  inputs = _step_inputs()
+  reference = _plain_step(*inputs)
+  assert float(tf.reduce_max(tf.abs(reference[1]))) > 0.01
+  for result in (_fused_step(*inputs), tf.function(_fused_step, jit_compile=True)(*inputs)):
+    np.testing.assert_allclose(result[0], reference[0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(result[1], reference[1], rtol=1e-4, atol=1e-5)
+
+
+MIRRORED_SCRIPT = r"""
+import sys
+import numpy as np
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+sys.path.insert(0, "tests")
+import test_fused
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+assert strategy.num_replicas_in_sync == 2, strategy.num_replicas_in_sync
+x, labels, gamma, beta, weights = test_fused._step_inputs()
+batches = strategy.experimental_distribute_dataset(
+    tf.data.Dataset.from_tensor_slices((x, labels)).batch(8))
+per_replica = strategy.run(tf.function(lambda x, l: test_fused._fused_step(x, l, gamma, beta,
+                                                                           weights)),
+                           args=next(iter(batches)))
+losses, grads = [[t.numpy() for t in strategy.experimental_local_results(v)] for v in per_replica]
+assert [len(l) for l in losses] == [4, 4], [len(l) for l in losses]
+reference = test_fused._plain_step(x, labels, gamma, beta, weights)
+np.testing.assert_allclose(np.concatenate(losses), reference[0], rtol=1e-5, atol=1e-5)
+np.testing.assert_allclose(np.concatenate(grads), reference[1], rtol=1e-4, atol=1e-5)
+print("replicas", strategy.num_replicas_in_sync)
+"""
+
+
+def test_kernels_run_under_a_two_replica_mirrored_strategy():
+  """Two logical CPUs (configured before TensorFlow starts, hence the child process): each
+  replica runs the fused kernels on its half of the batch, and the halves' losses and gradients
+  equal the plain formulas on the whole batch. Mutation caught: one logical CPU (1 replica)."""
+  import subprocess  # pylint: disable=import-outside-toplevel
+  import sys  # pylint: disable=import-outside-toplevel
+  from conftest import ROOT  # pylint: disable=import-outside-toplevel
+  result = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "replicas 2" in result.stdout
 
 
 # Random123's known-answer vectors for Philox4x32-10 (kat_vectors): counter, key -> output.
@@ -224,11 +277,17 @@ def test_training_graph_uses_the_fused_kernels_and_inference_graph_needs_no_xla(
 def test_kernels_run_as_plain_ops_when_xla_is_switched_off():
   x = tf.random.stateless_normal([4, 8], seed=[2, 9])
 
+  # A random scale and offset and weighted outputs: with unit scale and zero offset the sum of
+  # a LayerNorm output is identically 0, and so is its gradient (which compared nothing).
+  gamma = tf.random.stateless_normal([8], seed=[3, 9]) + 1.0
+  beta = tf.random.stateless_normal([8], seed=[4, 9])
+  weights = tf.random.stateless_normal([4, 8], seed=[5, 9])
+
   @tf.function
   def step(x):
     with tf.GradientTape() as tape:
       tape.watch(x)
-      loss = tf.reduce_sum(fused.layer_norm(fused.gelu(x), tf.ones([8]), tf.zeros([8]), 1e-12))
+      loss = tf.reduce_sum(fused.layer_norm(fused.gelu(x), gamma, beta, 1e-12) * weights)
     return loss, tape.gradient(loss, x)
 
   fused_result = step.get_concrete_function(x)
@@ -238,5 +297,11 @@ def test_kernels_run_as_plain_ops_when_xla_is_switched_off():
   finally:
     fused.set_xla_kernels(True)
   assert _compiled_function_count(fused_result) > 0 and _compiled_function_count(plain) == 0
-  for a, b in zip(fused_result(x), plain(x)):
-    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  with tf.GradientTape() as tape:
+    tape.watch(x)
+    formula = tf.reduce_sum(_plain_layer_norm(_plain_gelu(x), gamma, beta) * weights)
+  reference = (formula, tape.gradient(formula, x))
+  assert abs(float(reference[0])) > 0.1 and float(tf.reduce_min(tf.abs(reference[1]))) > 1e-4
+  for result in (fused_result(x), plain(x)):
+    for a, b in zip(result, reference):
+      np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

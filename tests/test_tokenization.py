@@ -8,7 +8,7 @@ import functools
 import pytest
 
 import corpora
-from conftest import SHARED_DATA, shared_path
+from conftest import SHARED_DATA, missing_data, shared_path
 from bert_tf.tokenization import BasicTokenizer, FullTokenizer, WordpieceTokenizer
 
 tfm_tokenization = pytest.importorskip("official.nlp.tools.tokenization")
@@ -43,7 +43,7 @@ def real_corpus(setting):
   lines = corpus_lines(name)
   if lines is None or not (SHARED_DATA / vocab).exists():
     relative = corpora.EXTRA.get(name, corpora.ALL.get(name))[0]
-    pytest.skip(f"{SHARED_DATA / relative} or {SHARED_DATA / vocab} is absent")
+    missing_data(f"{SHARED_DATA / relative} or {SHARED_DATA / vocab} is absent")
   return lines, SHARED_DATA / vocab, do_lower_case
 
 

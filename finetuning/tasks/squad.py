@@ -13,6 +13,7 @@ import dataclasses
 from absl import logging
 
 from bert_tf.tokenization import _is_chinese_char, whitespace_tokenize
+from finetuning import squad_metrics
 from finetuning.tasks.readers import RowError, read_json
 
 
@@ -172,7 +173,4 @@ def _occurrences(text, sub):
 
 def gold_answers(path):
   """{qas_id: [answer texts]} of a SQuAD-layout file (for the evaluation)."""
-  data = read_json(path)
-  return {str(qa["id"]): [a["text"] for a in qa.get("answers", [])]
-          for article in data["data"] for paragraph in article["paragraphs"]
-          for qa in paragraph["qas"]}
+  return squad_metrics.answers_by_id(read_json(path))

@@ -127,3 +127,42 @@ def test_generic_task_reads_named_columns(tmp_path, suffix, text):
 def test_unknown_task_lists_the_known_ones():
   with pytest.raises(ValueError, match="unknown task_name 'foo'.*chnsenticorp"):
     get_task("foo")
+
+
+# Columns as google-research/bert's run_classifier.py processors (and the Chinese BERT-wwm /
+# ERNIE copies' headers) name them: (text_a, text_b, label) indices of a tab-split raw line, and
+# whether the file has a header line. Written out here, independently of the task classes.
+RAW_COLUMNS = [
+    ("cola", "glue/CoLA/dev.tsv", (3, None, 1), False),
+    ("sst-2", "glue/SST-2/dev.tsv", (0, None, 1), True),
+    ("mrpc", "glue/MRPC/dev.tsv", (3, 4, 0), True),
+    ("mrpc", "glue/MRPC/test.tsv", (3, 4, None), True),
+    ("sts-b", "glue/STS-B/dev.tsv", (7, 8, 9), True),
+    ("rte", "glue/RTE/dev.tsv", (1, 2, 3), True),
+    ("xnli", "xnli_zh/dev.tsv", (0, 1, 2), True),
+    ("lcqmc", "lcqmc/dev.txt", (0, 1, 2), True),
+    ("chnsenticorp", "chnsenticorp/dev.tsv", (1, None, 0), True),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,relative,columns,header", RAW_COLUMNS,
+                         ids=[f"{r[0]}-{r[1].rsplit('/', 1)[1]}" for r in RAW_COLUMNS])
+def test_texts_and_labels_come_from_the_raw_columns(name, relative, columns, header):
+  """Every example's text_a, text_b and label equal the named columns of its raw line (GLUE's
+  tab split, no quoting). Mutation caught: text_a and text_b swapped in a pair task's parse, a
+  single-text task reading the label column as text, an off-by-one column."""
+  path = shared_path(relative)
+  lines = [line for line in path.read_text(encoding="utf-8-sig").split("\n") if line.strip()]
+  lines = lines[1:] if header else lines
+  expected = []
+  for line in lines:
+    fields = line.rstrip("\r").split("\t")
+    expected.append(tuple(None if i is None else fields[i] for i in columns))
+  task = get_task(name)
+  split = path.stem
+  examples = task.read_examples(str(path.parent), split, path=str(path))
+  got = [(e.text_a, e.text_b, e.label) for e in examples]
+  if name == "sts-b":
+    expected = [(a, b, float(label)) for a, b, label in expected]
+  assert got == expected

@@ -1,6 +1,7 @@
 """run_classifier end to end on CPU: a small BERT fine-tuned on real ChnSentiCorp beats the
-majority class; the raw-text SavedModel reproduces the Python path's probabilities; a second
-run evaluates from the checkpoint with cached features; the generic task; flag errors."""
+majority class; the raw-text SavedModel reproduces the Python path's probabilities (also for a
+sentence pair and a regression output); a second run evaluates from the checkpoint with cached
+features; the generic task; flag errors."""
 import csv
 import json
 import subprocess
@@ -122,3 +123,50 @@ def test_cased_model_with_lower_casing_is_refused(tmp_path):
                           f"--bert_config_file={tmp_path}/c.json", f"--vocab_file={tmp_path}/v.txt")
   assert result.returncode != 0
   assert "cased_L-12_H-768_A-12 is a cased model" in result.stderr
+
+
+@pytest.mark.parametrize("is_regression", [False, True])
+def test_saved_model_pair_signature_and_regression_output(tmp_path, tiny_config, is_regression):
+  """The raw-text SavedModel of a sentence-pair task takes text_a and text_b and gives the
+  Python path's outputs for the pair in that order (swapping the texts changes them); a
+  regression task's signature returns the score (logits[:, 0]) and no probabilities. Mutations
+  caught: text_a and text_b swapped in ClassifierServer._serve_pair; the score not logits[:, 0]
+  (tried: scaled by 1.5)."""
+  import types
+  import tensorflow as tf
+  import tensorflow_text  # noqa: F401  pylint: disable=unused-import
+  from bert_tf import BertConfig, FastTokenizer
+  from finetuning.classifier_features import encode_texts
+  from finetuning.models import BertClassifier
+  from finetuning.serving import export_classifier
+  from synthetic_tasks import VOCAB
+  vocab = tmp_path / "vocab.txt"
+  vocab.write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
+  tokenizer = FastTokenizer(str(vocab))
+  # Large random weights: outputs far apart for different inputs (the default 0.02 leaves a
+  # regression output within 1e-5 whatever the text).
+  config = BertConfig(**dict(tiny_config.to_dict(), vocab_size=len(VOCAB), initializer_range=1.0))
+  model = BertClassifier(config, 1 if is_regression else 3, seq_length=16)
+  labels = () if is_regression else ("contradiction", "entailment", "neutral")
+  task = types.SimpleNamespace(name="pair", labels=labels, is_pair=True,
+                               is_regression=is_regression)
+  texts_a = ["john went to paris", "the big city", "mary smith"]
+  texts_b = ["alice saw new york", "a small day", "berlin at night with red"]
+  python_path = model(encode_texts(tokenizer, texts_a, texts_b, 16), training=False)["logits"]
+  swapped = model(encode_texts(tokenizer, texts_b, texts_a, 16), training=False)["logits"]
+  assert np.abs(python_path.numpy() - swapped.numpy()).max() > 0.1
+  served = tf.saved_model.load(export_classifier(tmp_path / "saved", model, tokenizer, 16, task))
+  signature = served.signatures["serving_default"]
+  assert sorted(signature.structured_input_signature[1]) == ["text_a", "text_b"]
+  outputs = signature(text_a=tf.constant(texts_a), text_b=tf.constant(texts_b))
+  np.testing.assert_allclose(outputs["logits"], python_path, rtol=1e-4, atol=1e-4)
+  if is_regression:
+    assert set(outputs) == {"logits", "score"}
+    np.testing.assert_allclose(outputs["score"], python_path[:, 0], rtol=1e-4, atol=1e-4)
+  else:
+    assert set(outputs) == {"logits", "probabilities", "label"}
+    np.testing.assert_allclose(outputs["probabilities"], tf.nn.softmax(python_path), atol=1e-4)
+    assert [s.decode() for s in outputs["label"].numpy()] == [
+        labels[i] for i in np.argmax(python_path, axis=-1)]
+  task_json = json.loads((tmp_path / "saved" / "task.json").read_text())
+  assert task_json["inputs"] == ["text_a", "text_b"] and task_json["is_regression"] == is_regression

@@ -1,16 +1,16 @@
 """pretraining.fast_jieba gives jieba.lcut's words exactly (the reference is jieba itself)."""
 import json
 import logging
-import pathlib
 import pickle
 import random
 
 import pytest
 
+from conftest import SHARED_DATA, missing_data
 from pretraining import fast_jieba, segmentation
 
 pytest.importorskip("rjieba")
-DATA = pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "data"
+DATA = SHARED_DATA
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ CORPORA = {
 @pytest.mark.parametrize("name", list(CORPORA))
 def test_same_words_as_jieba_on_real_text(name, tokenizer, fast):
   if not DATA.is_dir():
-    pytest.skip(f"real data not present at {DATA} (see the project README)")
+    missing_data(f"real data not present at {DATA} (see the project README)")
   lines = [line for line in CORPORA[name]() if line.strip()]
   assert len(lines) > 200
   differing = [line for line in lines if fast(line) != tokenizer.lcut(line)]
