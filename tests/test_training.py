@@ -67,7 +67,7 @@ def run(tmp_path, replicas, xla=False, accumulation=1, optimizer="sgd"):
   return summary
 
 
-def assert_same_weights(actual, expected, rtol, zero_gradient_atol=1e-9):
+def assert_same_weights(actual, expected, rtol, zero_gradient_atol=1e-7):
   """Every weight within rtol of its variable's largest value. The attention key bias has a zero
   gradient in exact arithmetic (softmax ignores a shift shared by all keys), so it only has to
   stay numerically zero."""
