@@ -27,6 +27,8 @@ import dataclasses
 import logging
 import math
 import os
+import signal
+import threading
 import time
 
 import keras
@@ -323,12 +325,29 @@ class Trainer:
       init_fn(self.model)
     self._saved_step = self.step if latest else None
     train_loop = self._compile_loop()
+    stop = _StopOnInterrupt()
     writer = (tf.summary.create_file_writer(os.path.join(config.model_dir, "train"))
               if self.is_chief else tf.summary.create_noop_writer())
+    bar = _progress_bar(config, self.step)
+    with stop:
+      results = self._train_loops(train_loop, iterator, dataset_fn, writer, bar, stop,
+                                  on_loop_end)
+    if self._saved_step != self.step:   # the same decision on every worker
+      self._save()
+    writer.flush()
+    if bar is not None:
+      bar.close()
+    if stop.requested:
+      raise KeyboardInterrupt(f"stopped at step {self.step} of {config.num_train_steps}; "
+                              f"checkpoint {self.manager.directory}/ckpt-{self.step} is saved: "
+                              "run the same command again to resume")
+    return results
+
+  def _train_loops(self, train_loop, iterator, dataset_fn, writer, bar, stop, on_loop_end):
+    config = self.config
     start_step, start_time, last_log = self.step, time.time(), 0.0
     results = {}
-    bar = _progress_bar(config, start_step)
-    while self.step < config.num_train_steps:
+    while self.step < config.num_train_steps and not stop.requested:
       steps = min(config.steps_per_loop, config.num_train_steps - self.step)
       if config.save_checkpoints_steps:
         to_save = config.save_checkpoints_steps - self.step % config.save_checkpoints_steps
@@ -366,11 +385,6 @@ class Trainer:
         self._save()
       if on_loop_end is not None:
         on_loop_end(self.step, results)
-    if self._saved_step != self.step:   # the same decision on every worker
-      self._save()
-    writer.flush()
-    if bar is not None:
-      bar.close()
     return results
 
   def evaluate(self, dataset_fn, steps, restore=True):
@@ -426,6 +440,34 @@ class Trainer:
 
   def _global_batch(self, dataset_fn):
     return getattr(dataset_fn, "global_batch_size", 0) * self.config.gradient_accumulation_steps
+
+
+class _StopOnInterrupt:
+  """Ctrl-C (SIGINT) during training: the first asks the loop to stop after the host call in
+  flight (a compiled loop of steps_per_loop steps cannot be cut short), save a checkpoint and
+  say how to resume; a second one kills the process at once (the default action). Only in the
+  main thread, where Python delivers signals."""
+
+  def __init__(self):
+    self.requested = False
+    self._previous = None
+
+  def _handle(self, signum, frame):
+    del frame
+    self.requested = True
+    logging.warning("Ctrl-C: stopping after the current loop and saving a checkpoint (press "
+                    "Ctrl-C again to stop at once, losing the steps since the last checkpoint)")
+    signal.signal(signum, signal.SIG_DFL)
+
+  def __enter__(self):
+    if threading.current_thread() is threading.main_thread():
+      self._previous = signal.signal(signal.SIGINT, self._handle)
+    return self
+
+  def __exit__(self, *exc):
+    if self._previous is not None:
+      signal.signal(signal.SIGINT, self._previous)
+    return False
 
 
 def _progress_bar(config, start_step):

@@ -355,3 +355,39 @@ def test_cpu_replica_rehearsal_exports_the_single_device_model(records, tmp_path
       assert np.abs(two[name]).max() < 1e-6 and np.abs(value).max() < 1e-6
       continue
     assert np.abs(two[name] - value).max() <= 1e-5 * np.abs(value).max(), name
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_training_with_a_checkpoint_and_twice_at_once(records, tmp_path):
+  """One Ctrl-C: the run stops after the loop in flight, saves a checkpoint at that step, says
+  how to resume (one line, exit 130, no traceback), and the same command resumes from there.
+  A second Ctrl-C ends the process at once."""
+  import re  # pylint: disable=import-outside-toplevel
+  extra = ("--do_eval=false", "--iterations_per_loop=10", "--save_checkpoints_steps=100",
+           "--num_warmup_steps=5")
+  for presses in (1, 2):
+    out = tmp_path / f"presses{presses}"
+    process = subprocess.Popen(train_command(records, out, *extra), cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 600
+    while time.time() < deadline and not glob.glob(str(out / "train" / "events.*")):
+      time.sleep(0.2)   # training has started (the first loop writes its summaries)
+    process.send_signal(signal.SIGINT)
+    start = time.time()
+    if presses == 2:
+      time.sleep(1.0)   # the first press is handled at the end of a 10-step host call
+      process.send_signal(signal.SIGINT)
+    stderr = process.communicate(timeout=120)[1]
+    seconds = time.time() - start
+    if presses == 2:
+      assert process.returncode == -signal.SIGINT and seconds < 5, (process.returncode, seconds)
+      continue
+    assert process.returncode == 130, stderr[-3000:]
+    assert seconds < 60 and "Traceback" not in stderr
+    message = stderr.strip().splitlines()[-1]
+    assert "run the same command again to resume" in message, message
+    step = int(re.search(r"stopped at step (\d+)", message).group(1))
+    assert 0 < step < 300 and (out / f"ckpt-{step}.index").exists()
+    result = subprocess.run(train_command(records, out, *extra, "--num_train_steps=" + str(step + 10)),
+                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0 and f"ckpt-{step} at step {step}" in result.stderr, result.stderr[-3000:]
