@@ -19,7 +19,7 @@ from bert_tf.checkpoint import name_map as nm
 from bert_tf.errors import FlagError, InputFileError
 
 LABELS = ["negative", "neutral", "positive"]
-TAGS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
+TAGS = ["O"] + [f"{b}-{t}" for t in ("LOC", "PER", "ORG", "GPE", "MISC") for b in "BI"]  # 11: "10" < "2" as strings
 H, I, V = TINY_CONFIG["hidden_size"], TINY_CONFIG["intermediate_size"], TINY_CONFIG["vocab_size"]
 
 
