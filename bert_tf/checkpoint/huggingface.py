@@ -15,11 +15,17 @@ model_info.json, which bert_tf writes next to bert_config.json.
 import json
 import os
 import re
+import shutil
 
 import numpy as np
+from safetensors.numpy import load_file, save_file
 
+from bert_tf import files
 from bert_tf.checkpoint import name_map as nm
+from bert_tf.checkpoint import original
+from bert_tf.config import RELEASED_EXTRA_FIELDS, BertConfig
 from bert_tf.errors import FlagError, InputFileError
+from bert_tf.tokenization import infer_do_lower_case
 
 # The one table: (original name template, Hugging Face name template, transposed). `{i}` is the
 # layer index. Rows follow name_map.py's groups; tests/checkpoint/test_huggingface.py checks that
@@ -174,7 +180,6 @@ def _read_json(path):
 
 
 def _write_json(path, value):
-  from bert_tf import files  # pylint: disable=import-outside-toplevel
   files.write_text_atomically(path, json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
 
@@ -208,14 +213,12 @@ def read_original(model_dir, head=None):
       run_classifier / run_ner's `output_weights` (the names alone do not tell them apart); else
       taken from model_info.json.
   """
-  from bert_tf.checkpoint.original import _CheckedReader, resolve_checkpoint  # pylint: disable=import-outside-toplevel
-  from bert_tf.config import BertConfig  # pylint: disable=import-outside-toplevel
   model_dir = str(model_dir)
   config = BertConfig.from_json_file(os.path.join(model_dir, "bert_config.json"))
   info_file = os.path.join(model_dir, MODEL_INFO)
   info = _read_json(info_file) if os.path.exists(info_file) else {}
-  prefix = resolve_checkpoint(model_dir)
-  reader = _CheckedReader(prefix)
+  prefix = original.resolve_checkpoint(model_dir)
+  reader = original._CheckedReader(prefix)
   names = [n for n in reader.get_variable_to_shape_map() if not nm.is_optimizer_state(n)]
   architecture = _original_architecture(names, head or info.get("architecture"), prefix)
   rows = name_table(architecture, _num_layers(names), with_pooler="bert/pooler/dense/kernel" in names)
@@ -234,12 +237,10 @@ def read_original(model_dir, head=None):
 
 def write_original(model, model_dir, vocab_file):
   """Writes bert_config.json, vocab.txt (copied), bert_model.ckpt and model_info.json."""
-  from bert_tf.checkpoint.original import _write_name_based  # pylint: disable=import-outside-toplevel
-  import shutil  # pylint: disable=import-outside-toplevel
   os.makedirs(model_dir, exist_ok=True)
   model.config.to_json_file(os.path.join(model_dir, "bert_config.json"))
   shutil.copyfile(vocab_file, os.path.join(model_dir, "vocab.txt"))
-  _write_name_based(os.path.join(model_dir, "bert_model.ckpt"), model.variables)
+  original._write_name_based(os.path.join(model_dir, "bert_model.ckpt"), model.variables)
   info = {"architecture": model.architecture}
   if model.labels is not None:
     info["labels"] = list(model.labels)
@@ -264,8 +265,6 @@ def hf_config(model):
 
 def write_huggingface(model, model_dir, vocab_file):
   """Writes config.json, model.safetensors, vocab.txt (copied) and tokenizer_config.json."""
-  from safetensors.numpy import save_file  # pylint: disable=import-outside-toplevel
-  import shutil  # pylint: disable=import-outside-toplevel
   os.makedirs(model_dir, exist_ok=True)
   rows = name_table(model.architecture, model.config.num_hidden_layers,
                     with_pooler="bert/pooler/dense/kernel" in model.variables)
@@ -309,15 +308,12 @@ def _check_hf_config(hf, source):
 
 def read_huggingface(model_dir):
   """Reads a Hugging Face folder into a Model; refuses what bert_tf cannot express exactly."""
-  from safetensors.numpy import load_file  # pylint: disable=import-outside-toplevel
-  from bert_tf.config import BertConfig  # pylint: disable=import-outside-toplevel
   model_dir = str(model_dir)
   config_file = os.path.join(model_dir, "config.json")
   hf = _read_json(config_file)
   architecture = _check_hf_config(hf, config_file)
   fields = {field: hf[field] for field in CONFIG_FIELDS if field in hf}
   fields["hidden_act"] = original_activation(hf.get("hidden_act", "gelu"), config_file)
-  from bert_tf.config import RELEASED_EXTRA_FIELDS  # pylint: disable=import-outside-toplevel
   fields.update({k: hf[k] for k in RELEASED_EXTRA_FIELDS if k in hf})
   config = BertConfig.from_dict(fields, source=config_file)
 
@@ -389,12 +385,11 @@ def convert(input_dir, output_dir, output_format, head=None, do_lower_case=None)
   if do_lower_case is not None:
     model.do_lower_case = do_lower_case
   elif model.do_lower_case is None:
-    from bert_tf.tokenization import infer_do_lower_case  # pylint: disable=import-outside-toplevel
     model.do_lower_case = infer_do_lower_case(input_dir)
   vocab_file = os.path.join(str(input_dir), "vocab.txt")
-  from bert_tf.checkpoint.original import _vocab_size_of  # pylint: disable=import-outside-toplevel
-  if _vocab_size_of(vocab_file) != model.config.vocab_size:
-    raise ConversionError(f"{vocab_file} has {_vocab_size_of(vocab_file)} tokens but the config says "
+  vocab_size = original._vocab_size_of(vocab_file)
+  if vocab_size != model.config.vocab_size:
+    raise ConversionError(f"{vocab_file} has {vocab_size} tokens but the config says "
                           f"vocab_size={model.config.vocab_size}")
   writer = write_huggingface if output_format == "huggingface" else write_original
   writer(model, str(output_dir), vocab_file)

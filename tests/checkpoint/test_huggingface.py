@@ -19,7 +19,8 @@ from bert_tf.checkpoint import name_map as nm
 from bert_tf.errors import FlagError, InputFileError
 
 LABELS = ["negative", "neutral", "positive"]
-TAGS = ["O"] + [f"{b}-{t}" for t in ("LOC", "PER", "ORG", "GPE", "MISC") for b in "BI"]  # 11: "10" < "2" as strings
+# 11 tags, so that id2label's keys sort differently as strings ("10" < "2") and as numbers.
+TAGS = ["O"] + [f"{b}-{t}" for t in ("LOC", "PER", "ORG", "GPE", "MISC") for b in "BI"]
 H, I, V = TINY_CONFIG["hidden_size"], TINY_CONFIG["intermediate_size"], TINY_CONFIG["vocab_size"]
 
 
@@ -281,3 +282,23 @@ def test_program_converts_both_ways_and_reports_errors_in_one_line(tmp_path):
   hfc.convert(tmp_path / "hf", tmp_path / "back", "original")
   assert _read_checkpoint(tmp_path / "back")["output_weights"].tobytes() == \
       values["output_weights"].tobytes()
+
+
+def test_from_pretrained_reads_a_hugging_face_folder(tmp_path):
+  """BertPretrainer.from_pretrained / BertEncoder.from_pretrained on the Hugging Face folder give
+  the weights of the original folder, and FullTokenizer.from_pretrained takes the casing from
+  tokenizer_config.json rather than the folder name. Mutation caught: from_pretrained ignoring
+  config.json (it raises for a missing bert_config.json)."""
+  from bert_tf import BertEncoder, BertPretrainer
+  from bert_tf.tokenization import FullTokenizer
+  _original_folder(tmp_path / "orig", "BertForPreTraining")
+  hf_dir = tmp_path / "model_cased"    # the name alone would say "not lower-cased"
+  hfc.convert(tmp_path / "orig", hf_dir, "huggingface", do_lower_case=True)
+  for cls in (BertPretrainer, BertEncoder):
+    ours = {w.path: w.numpy() for w in cls.from_pretrained(tmp_path / "orig").weights}
+    theirs = {w.path: w.numpy() for w in cls.from_pretrained(hf_dir).weights}
+    assert sorted(ours) == sorted(theirs)
+    for path, value in ours.items():
+      assert value.tobytes() == theirs[path].tobytes(), path
+  assert FullTokenizer.from_pretrained(hf_dir).do_lower_case is True
+  assert FullTokenizer.from_pretrained(hf_dir, do_lower_case=False).do_lower_case is False
