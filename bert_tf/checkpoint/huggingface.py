@@ -231,8 +231,10 @@ def read_original(model_dir, head=None):
   if missing:
     raise ConversionError(f"{prefix} lacks {missing[0]}, which {architecture} needs")
   variables = {orig: reader.get_tensor(orig) for orig in known}
-  return Model(config, variables, architecture, labels=info.get("labels"),
-               do_lower_case=info.get("do_lower_case"))
+  model = Model(config, variables, architecture, labels=info.get("labels"),
+                do_lower_case=info.get("do_lower_case"))
+  _check_labels(model, info_file)
+  return model
 
 
 def write_original(model, model_dir, vocab_file):
@@ -256,11 +258,28 @@ def hf_config(model):
   out.update({field: getattr(config, field) for field in CONFIG_FIELDS})
   out.update(hidden_act=hf_activation(config.hidden_act), layer_norm_eps=LAYER_NORM_EPSILON,
              position_embedding_type="absolute", pad_token_id=0)
-  if model.labels is not None:
-    out["id2label"] = {str(i): label for i, label in enumerate(model.labels)}
-    out["label2id"] = {label: i for i, label in enumerate(model.labels)}
+  if "output_weights" in model.variables:
+    # Hugging Face sizes the classifier from id2label (num_labels defaults to 2): always written,
+    # with its default names LABEL_i when the labels are unknown, and LABEL_0 for a regression
+    # head (run_classifier's one output, empty label list).
+    num_classes = model.variables["output_weights"].shape[0]
+    labels = list(model.labels) if model.labels else [f"LABEL_{i}" for i in range(num_classes)]
+    if model.labels is not None and len(model.labels) == 0 and num_classes == 1:
+      out["problem_type"] = "regression"
+    out["id2label"] = {str(i): label for i, label in enumerate(labels)}
+    out["label2id"] = {label: i for i, label in enumerate(labels)}
   out.update(config.extra_fields)
   return out
+
+
+def _check_labels(model, source):
+  """The label names fit the head: one per row of output_weights (none for regression)."""
+  if model.labels is None or "output_weights" not in model.variables:
+    return
+  rows = model.variables["output_weights"].shape[0]
+  if len(model.labels) != rows and not (rows == 1 and not model.labels):
+    raise ConversionError(f"{source}: {len(model.labels)} label names for a head with {rows} "
+                          "outputs (output_weights)")
 
 
 def write_huggingface(model, model_dir, vocab_file):
@@ -352,11 +371,17 @@ def read_huggingface(model_dir):
                                            "BertForTokenClassification"):
     id2label = hf["id2label"]
     labels = [id2label[k] for k in sorted(id2label, key=int)]
+    if hf.get("problem_type") == "regression":
+      labels = []
+    elif labels == [f"LABEL_{i}" for i in range(len(labels))]:
+      labels = None   # Hugging Face's default names: the labels were never named
   tokenizer_file = os.path.join(model_dir, "tokenizer_config.json")
   do_lower_case = None
   if os.path.exists(tokenizer_file):
     do_lower_case = _read_json(tokenizer_file).get("do_lower_case")
-  return Model(config, variables, architecture, labels=labels, do_lower_case=do_lower_case)
+  model = Model(config, variables, architecture, labels=labels, do_lower_case=do_lower_case)
+  _check_labels(model, config_file)
+  return model
 
 
 def convert(input_dir, output_dir, output_format, head=None, do_lower_case=None):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import ROOT, TINY_CONFIG, make_original_checkpoint
+from conftest import ROOT, TINY_CONFIG, make_original_checkpoint, original_variable_shapes
 from bert_tf.checkpoint import huggingface as hfc
 from bert_tf.checkpoint import name_map as nm
 from bert_tf.errors import FlagError, InputFileError
@@ -47,13 +47,14 @@ def _hf_expected(architecture):
       shapes[layer + norm + ".weight"] = (H,)
       shapes[layer + norm + ".bias"] = (H,)
   shapes = {prefix + k: v for k, v in shapes.items()}
-  if architecture == "BertForPreTraining":
+  if architecture in ("BertForPreTraining", "BertForMaskedLM"):
     shapes.update({"cls.predictions.transform.dense.weight": (H, H),
                    "cls.predictions.transform.dense.bias": (H,),
                    "cls.predictions.transform.LayerNorm.weight": (H,),
                    "cls.predictions.transform.LayerNorm.bias": (H,),
-                   "cls.predictions.bias": (V,),
-                   "cls.seq_relationship.weight": (2, H), "cls.seq_relationship.bias": (2,)})
+                   "cls.predictions.bias": (V,)})
+  if architecture == "BertForPreTraining":
+    shapes.update({"cls.seq_relationship.weight": (2, H), "cls.seq_relationship.bias": (2,)})
   elif architecture == "BertForSequenceClassification":
     shapes.update({"classifier.weight": (len(LABELS), H), "classifier.bias": (len(LABELS),)})
   elif architecture == "BertForTokenClassification":
@@ -65,6 +66,10 @@ def _hf_expected(architecture):
 
 def _head_variables(architecture, rng):
   """The task head variables bert_tf's fine-tuning programs write (finetuning/models.py)."""
+  if architecture == "BertForMaskedLM":
+    shapes = original_variable_shapes(TINY_CONFIG, with_heads=True)
+    return {name: rng.standard_normal(shape).astype(np.float32) for name, shape in shapes.items()
+            if name.startswith("cls/predictions/")}
   n = {"BertForSequenceClassification": len(LABELS), "BertForTokenClassification": len(TAGS),
        "BertForQuestionAnswering": 2}.get(architecture)
   if n is None:
@@ -94,7 +99,7 @@ def _read_checkpoint(folder):
   return {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()}
 
 
-ARCHITECTURES = [("BertModel", None), ("BertForPreTraining", None),
+ARCHITECTURES = [("BertModel", None), ("BertForPreTraining", None), ("BertForMaskedLM", None),
                  ("BertForSequenceClassification", LABELS), ("BertForTokenClassification", TAGS),
                  ("BertForQuestionAnswering", None)]
 
@@ -231,7 +236,36 @@ def test_classifier_head_needs_its_type(tmp_path):
     hfc.convert(tmp_path / "orig", tmp_path / "hf", "huggingface")
   model = hfc.convert(tmp_path / "orig", tmp_path / "hf", "huggingface", head="token_classification")
   assert model.architecture == "BertForTokenClassification"
-  assert "id2label" not in json.loads((tmp_path / "hf" / "config.json").read_text())
+  # Hugging Face sizes the classifier from id2label (2 by default): its default names are written
+  # and read back as "no names". Mutation caught: writing no id2label for unnamed labels.
+  assert json.loads((tmp_path / "hf" / "config.json").read_text())["id2label"] == {
+      str(i): f"LABEL_{i}" for i in range(len(TAGS))}
+  hfc.convert(tmp_path / "hf", tmp_path / "back", "original")
+  assert "labels" not in json.loads((tmp_path / "back" / "model_info.json").read_text())
+
+
+def test_regression_head_and_label_count(tmp_path):
+  """run_classifier's regression head (one output, no label names) is problem_type "regression"
+  with one output and comes back with an empty label list; label names that do not fit the head
+  are refused."""
+  folder = tmp_path / "orig"
+  folder.mkdir()
+  rng = np.random.default_rng(3)
+  make_original_checkpoint(folder, TINY_CONFIG, with_heads=False, extra={
+      "output_weights": rng.standard_normal((1, H)).astype(np.float32),
+      "output_bias": rng.standard_normal(1).astype(np.float32)})
+  (folder / "bert_config.json").write_text(json.dumps(TINY_CONFIG))
+  (folder / "vocab.txt").write_text("".join(f"tok{i}\n" for i in range(V)))
+  info = {"architecture": "BertForSequenceClassification", "labels": []}
+  (folder / "model_info.json").write_text(json.dumps(info))
+  hfc.convert(folder, tmp_path / "hf", "huggingface")
+  config = json.loads((tmp_path / "hf" / "config.json").read_text())
+  assert config["problem_type"] == "regression" and config["id2label"] == {"0": "LABEL_0"}
+  hfc.convert(tmp_path / "hf", tmp_path / "back", "original")
+  assert json.loads((tmp_path / "back" / "model_info.json").read_text())["labels"] == []
+  (folder / "model_info.json").write_text(json.dumps(dict(info, labels=["a", "b"])))
+  with pytest.raises(hfc.ConversionError, match="2 label names for a head with 1 outputs"):
+    hfc.convert(folder, tmp_path / "hf2", "huggingface")
 
 
 @pytest.mark.parametrize("extra,words", [
