@@ -384,7 +384,7 @@ def read_huggingface(model_dir):
   return model
 
 
-def convert(input_dir, output_dir, output_format, head=None, do_lower_case=None):
+def convert(input_dir, output_dir, output_format, head=None, do_lower_case=None, labels_file=None):
   """Converts a folder between the original and the Hugging Face format.
 
   Args:
@@ -393,6 +393,8 @@ def convert(input_dir, output_dir, output_format, head=None, do_lower_case=None)
       "token_classification" (see read_original).
     do_lower_case: the tokenizer's casing when the input does not record it (an original folder
       without model_info.json); None infers it from the folder name as FullTokenizer.from_pretrained.
+    labels_file: the label names of a classifier or tagger head, a JSON list (the labels.json
+      run_classifier and run_ner write in their output_dir); overrides those of the input.
   Returns:
     the Model converted.
   """
@@ -407,6 +409,15 @@ def convert(input_dir, output_dir, output_format, head=None, do_lower_case=None)
     model = read_original(input_dir, head=HEAD_FLAG_VALUES.get(head))
   else:
     model = read_huggingface(input_dir)
+  if labels_file is not None:
+    if "output_weights" not in model.variables:
+      raise FlagError(f"--labels_file={labels_file}: the model's head ({model.architecture}) has no "
+                      "labels")
+    labels = _read_json(labels_file)
+    if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
+      raise InputFileError(f"{labels_file}: expected a JSON list of label names")
+    model.labels = labels
+    _check_labels(model, labels_file)
   if do_lower_case is not None:
     model.do_lower_case = do_lower_case
   elif model.do_lower_case is None:

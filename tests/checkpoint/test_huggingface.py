@@ -242,6 +242,11 @@ def test_classifier_head_needs_its_type(tmp_path):
       str(i): f"LABEL_{i}" for i in range(len(TAGS))}
   hfc.convert(tmp_path / "hf", tmp_path / "back", "original")
   assert "labels" not in json.loads((tmp_path / "back" / "model_info.json").read_text())
+  # A fine-tuning run's export/ with the run's labels.json (what run_ner writes).
+  (tmp_path / "labels.json").write_text(json.dumps(TAGS))
+  hfc.convert(tmp_path / "orig", tmp_path / "hf2", "huggingface", head="token_classification",
+              labels_file=tmp_path / "labels.json")
+  assert json.loads((tmp_path / "hf2" / "config.json").read_text())["label2id"]["I-MISC"] == 10
 
 
 def test_regression_head_and_label_count(tmp_path):
