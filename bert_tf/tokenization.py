@@ -187,6 +187,21 @@ class WordpieceTokenizer:
     return pieces
 
 
+def infer_do_lower_case(model_dir):
+  """The casing of a model folder: `do_lower_case` of its tokenizer_config.json (Hugging Face) or
+  model_info.json (bert-convert), else from its name as FullTokenizer.from_pretrained documents."""
+  import json  # pylint: disable=import-outside-toplevel
+  for name in ("tokenizer_config.json", "model_info.json"):
+    path = os.path.join(str(model_dir), name)
+    if os.path.exists(path):
+      with open(path, encoding="utf-8") as f:
+        value = json.load(f).get("do_lower_case")
+      if isinstance(value, bool):
+        return value
+  name = os.path.basename(os.path.normpath(str(model_dir))).lower()
+  return "uncased" in name or "chinese" in name or "cased" not in name
+
+
 class FullTokenizer:
   """BasicTokenizer followed by WordpieceTokenizer, as google-research/bert's FullTokenizer.
 
@@ -211,15 +226,16 @@ class FullTokenizer:
   def from_pretrained(cls, model_dir, do_lower_case=None):
     """Tokenizer of a released model folder (its vocab.txt).
 
-    When do_lower_case is None it is inferred from the folder name, in the spirit of the
+    When do_lower_case is None it is read from the folder's tokenizer_config.json (a Hugging Face
+    folder) or model_info.json (written by bert-convert), else inferred from the folder name, in
+    the spirit of the
     original's validate_case_matches_checkpoint: a name containing "uncased" or "chinese" (Google's
     Chinese model and the Chinese BERT-wwm family are uncased) is lower-cased, one containing
     "cased" is not, and anything else (e.g. multilingual_L-12_H-768_A-12, the uncased
     multilingual release) defaults to lower-casing.
     """
-    name = os.path.basename(os.path.normpath(str(model_dir))).lower()
     if do_lower_case is None:
-      do_lower_case = "uncased" in name or "chinese" in name or "cased" not in name
+      do_lower_case = infer_do_lower_case(model_dir)
     return cls(os.path.join(str(model_dir), "vocab.txt"), do_lower_case=do_lower_case)
 
   def tokenize(self, text):

@@ -22,6 +22,7 @@ from absl import flags
 FLAGS = flags.FLAGS
 _PROGRAM_NAMES = {
     "pretraining.slim_checkpoint": "bert-slim-checkpoint",
+    "pretraining.convert_checkpoint": "bert-convert",
     "pretraining.build_vocab": "bert-build-vocab",
     "pretraining.create_pretraining_data": "bert-create-pretraining-data",
     "pretraining.inspect_pretraining_data": "bert-inspect-pretraining-data",

@@ -454,6 +454,15 @@ CASES = [
     ("slim_output_in_file", "pretraining.slim_checkpoint",
      ["--input_checkpoint={w}/ckpt", "--output_checkpoint={w}/a_file/m.ckpt"], 2,
      ["--output_checkpoint", "a_file"], []),
+    # --- bert-convert
+    ("convert_missing_flag", "pretraining.convert_checkpoint",
+     ["--input_dir={w}/model", "--output_dir={w}/out/conv1"], 2, ["--output_format"], []),
+    ("convert_no_checkpoint", "pretraining.convert_checkpoint",
+     ["--input_dir={w}/model", "--output_dir={w}/out/conv2", "--output_format=huggingface"], 1,
+     ["{w}/model", "without bert_model.ckpt.index"], ["{w}/out/conv2/config.json"]),
+    ("convert_not_a_model_folder", "pretraining.convert_checkpoint",
+     ["--input_dir={w}/ckpt", "--output_dir={w}/out/conv3", "--output_format=original"], 1,
+     ["{w}/ckpt", "neither an original BERT folder"], ["{w}/out/conv3/bert_config.json"]),
 ]
 # Runs that succeed but must warn: (id, module, argv, what stderr must contain).
 WARNING_CASES = [
@@ -497,7 +506,7 @@ def results(workspace, tmp_path_factory):
 def test_at_least_sixty_cases_cover_every_program():
   import re
   programs = set(re.findall(r'"bert-[\w-]+=([\w.]+):run"', (ROOT / "setup.py").read_text()))
-  assert len(CASES) >= 60 and len(programs) == 10
+  assert len(CASES) >= 60 and len(programs) == 12
   assert {c[1] for c in CASES} == programs
 
 

@@ -164,7 +164,13 @@ def load_original_checkpoint(model, ckpt_path, allow_missing=()):
     FileNotFoundError: no checkpoint at ckpt_path.
   """
   prefix = resolve_checkpoint(ckpt_path)
-  reader = _CheckedReader(prefix)
+  return load_variables(model, _CheckedReader(prefix), prefix, allow_missing)
+
+
+def load_variables(model, reader, prefix, allow_missing=()):
+  """load_original_checkpoint from `reader` (get_variable_to_shape_map / get_tensor by original
+  name: a checkpoint reader, or a converted Hugging Face folder's variables); `prefix` names the
+  source in messages."""
   shapes = reader.get_variable_to_shape_map()
   rows, weights = _model_name_map(model)
   report = LoadReport(checkpoint=prefix)
@@ -288,16 +294,27 @@ def from_pretrained(model_class, model_dir, allow_missing=None, **kwargs):
   """Builds `model_class` from a released model folder and loads its checkpoint.
 
   The folder holds bert_config.json, vocab.txt and bert_model.ckpt.{index,data-*} (the layout of
-  Google's and the Chinese BERT-wwm releases). A vocab.txt whose size differs from the config's
+  Google's and the Chinese BERT-wwm releases), or is a Hugging Face folder (config.json,
+  model.safetensors, vocab.txt; read by bert_tf/checkpoint/huggingface.py), told apart by its files.
+  A vocab.txt whose size differs from the config's
   vocab_size is an error: ids would silently point at the wrong rows.
   """
   from bert_tf.config import BertConfig  # pylint: disable=g-import-not-at-top
   model_dir = str(model_dir)
   config_file = os.path.join(model_dir, "bert_config.json")
-  if not tf.io.gfile.exists(config_file):
+  hf_model = None
+  if (not tf.io.gfile.exists(config_file) and
+      tf.io.gfile.exists(os.path.join(model_dir, "config.json"))):
+    from bert_tf.checkpoint import huggingface  # pylint: disable=g-import-not-at-top
+    huggingface.detect_format(model_dir)   # names a missing model.safetensors or vocab.txt
+    hf_model = huggingface.read_huggingface(model_dir)
+    config, config_file = hf_model.config, os.path.join(model_dir, "config.json")
+  elif not tf.io.gfile.exists(config_file):
     raise FileNotFoundError(f"{model_dir} has no bert_config.json; expected a released BERT folder "
-                            "(bert_config.json, vocab.txt, bert_model.ckpt.*)")
-  config = BertConfig.from_json_file(config_file)
+                            "(bert_config.json, vocab.txt, bert_model.ckpt.*) or a Hugging Face one "
+                            "(config.json, model.safetensors, vocab.txt)")
+  else:
+    config = BertConfig.from_json_file(config_file)
   vocab_file = os.path.join(model_dir, "vocab.txt")
   if not tf.io.gfile.exists(vocab_file):
     logging.warning("%s has no vocab.txt: the vocabulary was not checked against vocab_size=%d "
@@ -310,8 +327,25 @@ def from_pretrained(model_class, model_dir, allow_missing=None, **kwargs):
           f"{vocab_file} has {vocab_size} tokens but {config_file} says vocab_size="
           f"{config.vocab_size}: the vocabulary and the config come from different models")
   model = model_class(config, **kwargs)
-  load_original_checkpoint(model, model_dir, allow_missing=allow_missing or ())
+  if hf_model is not None:
+    load_variables(model, _VariablesReader(hf_model.variables),
+                   os.path.join(model_dir, "model.safetensors"), allow_missing=allow_missing or ())
+  else:
+    load_original_checkpoint(model, model_dir, allow_missing=allow_missing or ())
   return model
+
+
+class _VariablesReader:
+  """{original name: ndarray} with a checkpoint reader's interface."""
+
+  def __init__(self, variables):
+    self.variables = variables
+
+  def get_variable_to_shape_map(self):
+    return {name: list(value.shape) for name, value in self.variables.items()}
+
+  def get_tensor(self, name):
+    return self.variables[name]
 
 
 def export_pretrained(model, model_dir, vocab_file=None):
