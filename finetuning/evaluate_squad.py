@@ -22,6 +22,7 @@ import sys
 from absl import app
 from absl import flags
 
+from bert_tf import errors
 from finetuning import squad_metrics
 
 FLAGS = flags.FLAGS
@@ -33,7 +34,7 @@ flags.DEFINE_float("na_prob_thresh", 1.0, "SQuAD v2.0: predict no answer when th
                    "exceed this (the official default 1.0).")
 
 
-class InputError(ValueError):
+class InputError(errors.InputFileError):
   """A dataset or predictions file that cannot be scored; the message names the file."""
 
 
@@ -124,16 +125,11 @@ def _score(dataset_file, prediction_file):
 def main(argv):
   if len(argv) != 3:
     raise app.UsageError("expected two arguments: DATASET_FILE PREDICTION_FILE", exitcode=2)
-  try:
-    output = _score(argv[1], argv[2])
-  except InputError as e:
-    print(f"evaluate_squad: {e}", file=sys.stderr)
-    sys.exit(1)
-  print(output)
+  print(_score(argv[1], argv[2]))
 
 
 def run():
-  app.run(main)
+  errors.run_program(main)   # one line and exit 1 for a bad file, 2 for bad flags
 
 
 if __name__ == "__main__":

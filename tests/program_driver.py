@@ -32,6 +32,7 @@ _PROGRAM_NAMES = {
     "finetuning.extract_features": "bert-extract-features",
     "finetuning.run_ner": "bert-run-ner",
     "finetuning.run_multitask": "bert-run-multitask",
+    "finetuning.evaluate_squad": "bert-evaluate-squad",
 }
 
 

@@ -145,6 +145,7 @@ def workspace(tmp_path_factory):
   (w / "squad_unusable.json").write_text(json.dumps(unusable))
   (w / "squad_not_json.json").write_text('{"data": [\n  {"paragraphs": oops}]}')
   (w / "squad_no_data.json").write_text('{"version": "1.1"}')
+  (w / "squad_good.json").write_text(json.dumps(squad))
   # extract_features inputs; multitask task lists.
   (w / "sentences.txt").write_text("hello world\nthe fox ||| the dog\n")
   (w / "two_separators.txt").write_text("hello ||| world ||| again\n")
@@ -454,6 +455,12 @@ CASES = [
     ("slim_output_in_file", "pretraining.slim_checkpoint",
      ["--input_checkpoint={w}/ckpt", "--output_checkpoint={w}/a_file/m.ckpt"], 2,
      ["--output_checkpoint", "a_file"], []),
+    # --- bert-evaluate-squad
+    ("evaluate_squad_one_argument", "finetuning.evaluate_squad", ["{w}/squad_good.json"], 2,
+     ["DATASET_FILE PREDICTION_FILE"], []),
+    ("evaluate_squad_missing_predictions", "finetuning.evaluate_squad",
+     ["{w}/squad_good.json", "{w}/no_predictions.json"], 1, ["no_predictions.json", "cannot read"],
+     []),
     # --- bert-convert
     ("convert_missing_flag", "pretraining.convert_checkpoint",
      ["--input_dir={w}/model", "--output_dir={w}/out/conv1"], 2, ["--output_format"], []),
@@ -506,7 +513,7 @@ def results(workspace, tmp_path_factory):
 def test_at_least_sixty_cases_cover_every_program():
   import re
   programs = set(re.findall(r'"bert-[\w-]+=([\w.]+):run"', (ROOT / "setup.py").read_text()))
-  assert len(CASES) >= 60 and len(programs) == 12
+  assert len(CASES) >= 60 and len(programs) == 12   # every console script of setup.py
   assert {c[1] for c in CASES} == programs
 
 
