@@ -575,7 +575,7 @@ def test_program_rejects_bad_input_in_one_line(tmp_path):
       ((dataset, _write(tmp_path / "n.json", {"q": 3})), 1, "the prediction of q is not a string"),
       ((dataset,), 2, "expected two arguments"),
       ((dataset, tmp_path / "p.json", "--na_prob_file=x.json"), 2, "--na_prob_file is for"),
-      ((dataset, tmp_path / "p.json", "--metric=squad_v3"), 1, "squad_v3")]:
+      ((dataset, tmp_path / "p.json", "--metric=squad_v3"), 2, "squad_v3")]:
     result = evaluate_squad(*args)
     assert result.returncode == code and words in result.stderr, (args, result.stderr)
     assert "Traceback" not in result.stderr
