@@ -109,8 +109,6 @@ class Runner:
       progress.message(line.rstrip())
 
   def _start(self, module, args, stdout):
-    self.log.write(f"\n{display(module, args)}\n")
-    self.log.flush()
     return subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT, env=self.env,
                             stdout=stdout, stderr=subprocess.STDOUT, text=True, errors="replace")
 
@@ -123,10 +121,11 @@ class Runner:
     """One program with a progress bar: its `step N/M ... ETA s` lines give the position, which
     moves on at the last rate between them (the programs log every 30 s)."""
     print(display(module, args), flush=True)
+    self.log.write(f"\n{display(module, args)}\n")
     process = self._start(module, args, subprocess.PIPE)
     lines, output = queue.Queue(), []
-    reader = threading.Thread(target=lambda: [lines.put(l) for l in process.stdout] + [lines.put(None)],
-                              daemon=True)
+    reader = threading.Thread(
+        target=lambda: [lines.put(text) for text in process.stdout] + [lines.put(None)], daemon=True)
     reader.start()
     progress, position = Progress(None, unit), None   # (step, total, steps/s, at)
     while True:
@@ -167,9 +166,9 @@ class Runner:
         module, args, log_file = pending.pop(0)
         os.makedirs(os.path.dirname(log_file), exist_ok=True)
         handle = open(log_file, "w", encoding="utf-8")  # pylint: disable=consider-using-with
-        running.append((module, self._start(module, args, handle), handle, log_file))
+        running.append((module, args, self._start(module, args, handle), handle, log_file))
       for item in list(running):
-        module, process, handle, log_file = item
+        module, args, process, handle, log_file = item
         if process.poll() is None:
           continue
         handle.close()
@@ -177,13 +176,14 @@ class Runner:
         done += 1
         with open(log_file, encoding="utf-8", errors="replace") as f:
           output = f.readlines()
-        self.log.write(f"(output of the run above: {log_file})\n" + "".join(output))
+        self.log.write(f"\n{display(module, args)}\n(output also in {log_file})\n" +
+                       "".join(output))
         self.log.flush()
         for line in output:
           self._attention(line, progress)
         if process.returncode:
           for other in running:
-            other[1].kill()
+            other[2].kill()
           progress.finish(done, "failed")
           self._failed(module, process.returncode, output)
       progress.show(done)
