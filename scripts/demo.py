@@ -13,7 +13,7 @@ from the BERT this demo pretrains and once from scratch.
      same model from scratch; print the learning curve and plot it to learning_curve.png
 Each stage prints its command line, a progress bar and its result; the programs' logs go to
 demo.log in the output folder (warnings and errors also to the terminal). summary.json keeps the
-figures. --small runs a shorter pretraining and one label budget. --gpu=N or --tpu=NAME runs the
+figures. --small fine-tunes on 32 labelled sentences only. --gpu=N or --tpu=NAME runs the
 same pipeline on that hardware (a TPU needs --output_dir on gs://).
 """
 import argparse
@@ -36,13 +36,14 @@ SEEDS = (1, 2, 3)
 LABEL_BUDGET = 32          # labelled sentences of the headline comparison
 SIZES = {  # corpus documents, pretraining steps, label budgets of the learning curve
     "default": dict(documents=3000, steps=2000, budgets=(8, LABEL_BUDGET, 128)),
-    "small": dict(documents=3000, steps=1000, budgets=(LABEL_BUDGET,)),
+    "small": dict(documents=3000, steps=2000, budgets=(LABEL_BUDGET,)),
 }
 # Pretraining: the opinion words part by polarity only once the masked LM has learned their
 # contexts. Measured on this corpus, 32 labelled sentences, gap to scratch over 3 seeds: 1,000
-# steps at 1e-2 +3.8 to +10 points, at 2e-2 +7 to +12; 2,000 steps at 2e-2 +25 to +32 (pretrained
-# 1.00 on every seed; the README's run). Under 1,000 steps the gap shrinks to seed noise (+2
-# median after 1,200 steps at 1e-2 with an earlier corpus whose documents mixed polarities).
+# steps at 1e-2 +3.8 to +10 points, at 2e-2 +7 to +12 in one run and -4 to +30 in another (one
+# seed's fine-tuning had not converged in its 100 steps); 2,000 steps at 2e-2 +25 to +32
+# (pretrained 0.97-1.00 on all 9 runs of the README's learning curve). --small therefore keeps
+# the full pretraining and saves the other label budgets' runs: the test asserts every seed.
 PRETRAIN_LEARNING_RATE = 2e-2
 # Fine-tuning: the same 100 steps of batch 8 at every label budget (more epochs for fewer
 # sentences), so the curve measures the labels, not the training length.
@@ -257,11 +258,11 @@ def plot_learning_curve(curve, majority, path):
   ax.axhline(majority, color="grey", linestyle="--", linewidth=1, label="majority class")
   ax.set_xscale("log", base=2)
   ax.set_xticks(budgets, [str(b) for b in budgets])
-  ax.set_ylim(0.4, 1.02)
+  ax.set_ylim(0.3, 1.02)
   ax.set_xlabel("labelled training sentences")
   ax.set_ylabel("sentiment dev accuracy")
   ax.set_title("What pretraining buys: the same tiny BERT, pretrained or not", fontsize=10)
-  ax.legend(fontsize=8, loc="center right")
+  ax.legend(fontsize=8, loc="lower right")
   ax.grid(alpha=0.3)
   fig.tight_layout()
   fig.savefig(path, dpi=120)
@@ -284,7 +285,7 @@ def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--output_dir", default=str(ROOT / "runs" / "demo"))
   parser.add_argument("--small", action="store_true",
-                      help="shorter pretraining, one label budget (the test's size)")
+                      help="one label budget (6 fine-tuning runs instead of 18; the test's size)")
   parser.add_argument("--gpu", type=int, default=0, help="GPUs to train on")
   parser.add_argument("--tpu", default=None, help="Cloud TPU name (needs a gs:// --output_dir)")
   parser.add_argument("--jobs", type=int, default=2,
@@ -394,13 +395,14 @@ def main(argv=None):
                  "--eval_batch_size=100", "--predict_batch_size=100",
                  f"--learning_rate={FINETUNE['learning_rate']}",
                  f"--num_train_epochs={FINETUNE['steps'] * FINETUNE['batch'] / budget:g}",
-                 f"--seed={seed}", "--iterations_per_loop=100", "--save_checkpoints_steps=1000",
+                 f"--seed={seed}", "--iterations_per_loop=10", "--save_checkpoints_steps=1000",
                  *hardware]
         job = ("finetuning.run_classifier", flags, str(local / "classifier" / f"{name}.log"))
         jobs.insert(0, job) if full else jobs.append(job)  # pylint: disable=expression-not-assigned
         result_files[start, budget, seed] = f"{run_dir}/eval_results.txt"
   print(display(*jobs[0][:2]))
-  print(f"   ... {len(jobs)} runs like this one: {len(size['budgets'])} label budgets x "
+  budgets = len(size["budgets"])
+  print(f"   ... {len(jobs)} runs like this one: {budgets} label budget{'s' * (budgets > 1)} x "
         f"{len(SEEDS)} seeds x {len(starts)} starts ({' / '.join(starts)}), "
         f"{FINETUNE['steps']} steps of batch {FINETUNE['batch']} each; command lines in the log",
         flush=True)
