@@ -8,9 +8,11 @@
 Runs the demo pipeline (scripts/demo.py into --demo_dir, default runs/demo; `--only=demo`) and
 each benchmark script. Writes into --output_dir (default benchmarks/results): each benchmark's
 <name>.md/.json (by the benchmark scripts themselves), REPORT.md (summary table of bert_tf
-against the peer for every measured case, the demo's results, then each benchmark's table),
-ratios.png (the summary as bars) and demo_training.png (the demo's pretraining and fine-tuning
-loss curves read from its TensorBoard summaries). With the default --output_dir it also rewrites
+against the peer for every measured case, the demo's learning curve, then each benchmark's
+table), ratios.png (the summary as bars), demo_learning_curve.png (the demo's plot: accuracy of
+the pretrained and the from-scratch model against labelled sentences, every seed) and
+demo_training.png (the demo's pretraining and fine-tuning loss curves read from its TensorBoard
+summaries). With the default --output_dir it also rewrites
 the README's generated blocks (between `<!-- run_all:NAME -->` and `<!-- /run_all:NAME -->`:
 `summary`, `demo` and each benchmark's name), so every figure there comes from this run.
 """
@@ -21,6 +23,7 @@ import os
 import pathlib
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -120,11 +123,14 @@ def plot_ratios(rows, path):
 
 
 def plot_demo(demo_dir, path):
-  curves = {"pretraining loss": _scalars(os.path.join(demo_dir, "pretrain", "train"), "loss"),
-            "fine-tuning loss (pretrained)": _scalars(
-                os.path.join(demo_dir, "classifier_pretrained", "train"), "loss"),
-            "fine-tuning loss (from scratch)": _scalars(
-                os.path.join(demo_dir, "classifier_from_scratch", "train"), "loss")}
+  """demo_training.png: the pretraining loss and the fine-tuning losses of the demo's runs at its
+  headline label budget and first seed (pretrained and from scratch)."""
+  summary = json.loads((pathlib.Path(demo_dir) / "summary.json").read_text())
+  run = f"{summary['label_budget']}_seed{summary['seeds'][0]}"
+  curves = {"pretraining loss": _scalars(os.path.join(demo_dir, "pretrain", "train"), "loss")}
+  for start, name in (("pretrained", "pretrained"), ("from_scratch", "from scratch")):
+    curves[f"fine-tuning loss ({name}, {summary['label_budget']} sentences)"] = _scalars(
+        os.path.join(demo_dir, "classifier", f"{start}_{run}", "train"), "loss")
   curves = {k: v for k, v in curves.items() if v}
   if not curves:
     return False
@@ -147,21 +153,41 @@ def plot_demo(demo_dir, path):
   return True
 
 
-def demo_section(demo_dir):
-  """Markdown table of the demo's summary.json, or None when there is no completed demo run."""
+def demo_section(demo_dir, out):
+  """The demo's learning curve (both models, every seed) and wall time from its summary.json, as
+  markdown; copies its plot into `out` as demo_learning_curve.png. None when there is no
+  completed demo run."""
   path = pathlib.Path(demo_dir) / "summary.json"
   if not path.exists():
     return None
   demo = json.loads(path.read_text())
-  rows = [["wall time (CPU, 2 cores)", f"{demo['seconds'] / 60:.1f} min"],
-          ["masked-LM accuracy after pretraining", f"{demo['masked_lm_accuracy']:.3f}"],
-          ["next-sentence accuracy after pretraining", f"{demo['next_sentence_accuracy']:.3f}"]]
-  rows += [[f"sentiment dev accuracy, {label}", f"{value:.3f}"]
-           for label, value in demo["dev_accuracy"].items()]
-  rows.append(["sentiment dev majority-class baseline", f"{demo['majority_baseline']:.3f}"])
-  return (f"`scripts/demo.py` ({demo['size']} size): generated corpus -> vocabulary -> "
-          "whole-word-masked records -> LAMB pretraining -> original-format export -> "
-          "fine-tuning, pretrained and from scratch.\n\n" + markdown_table(["", ""], rows))
+  median = lambda values: f"{statistics.median(values):.3f}" if values else "-"  # pylint: disable=unnecessary-lambda-assignment
+  each = lambda values: " / ".join(f"{v:.3f}" for v in values) or "-"  # pylint: disable=unnecessary-lambda-assignment
+  rows = []
+  for point in demo["learning_curve"]:
+    pretrained, scratch = point["pretrained_accuracy"], point["scratch_accuracy"]
+    gap = (f"{100 * (statistics.median(pretrained) - statistics.median(scratch)):+.1f}"
+           if scratch else "-")
+    ahead = f"{sum(p > s for p, s in zip(pretrained, scratch))}/{len(pretrained)}" if scratch else "-"
+    rows.append([point["labelled_examples"], each(pretrained), median(pretrained), each(scratch),
+                 median(scratch), gap, ahead, median(point["majority_accuracy"])])
+  seeds = "/".join(map(str, demo["seeds"]))
+  text = (f"`scripts/demo.py` ({demo['size']} size), {demo['seconds'] / 60:.1f} min wall time "
+          f"on 2 CPU cores: generated corpus -> vocabulary -> whole-word-masked records -> LAMB "
+          f"pretraining ({demo['pretraining_steps']} steps: masked-LM accuracy "
+          f"{demo['masked_lm_accuracy']:.3f}, next-sentence accuracy "
+          f"{demo['next_sentence_accuracy']:.3f}) -> original-format export -> fine-tuning on "
+          f"a few labelled sentences, from the pretrained model and from scratch. Sentiment dev "
+          f"accuracy ({demo['dev_sentences']} sentences, half with opinion words that only the "
+          f"pretraining corpus contains), seeds {seeds}:\n\n" +
+          markdown_table(["labelled sentences", f"pretrained (seeds {seeds})", "median",
+                          f"from scratch (seeds {seeds})", "median", "gap (points)",
+                          "pretrained ahead", "majority class"], rows))
+  plot = pathlib.Path(demo_dir) / "learning_curve.png"
+  if plot.exists():
+    shutil.copy(plot, pathlib.Path(out) / "demo_learning_curve.png")
+    text += "\n![demo learning curve](demo_learning_curve.png)\n"
+  return text
 
 
 def record_status(path, status):
@@ -263,11 +289,11 @@ def main(argv=None):
   blocks["summary"] = table
   if summary:
     plot_ratios(summary, out / "ratios.png")
-  demo = demo_section(args.demo_dir)
+  demo = demo_section(args.demo_dir, out)
   if demo:
     blocks["demo"] = demo
     parts.append(f"## Demo\n\n{demo}\n")
-  if os.path.isdir(args.demo_dir) and plot_demo(args.demo_dir, out / "demo_training.png"):
+  if demo and plot_demo(args.demo_dir, out / "demo_training.png"):
     parts.append("## Demo training curves\n\n![demo training](demo_training.png)\n")
   parts.extend(sections)
   (out / "REPORT.md").write_text("\n".join(parts))

@@ -163,3 +163,26 @@ def test_readme_figures_are_the_results_files():
     assert start in readme and end in readme, name
     block = readme.split(start, 1)[1].split(end, 1)[0].strip()
     assert block == readme_block((RESULTS / f"{name}.md").read_text(), "benchmarks/results"), name
+
+
+def test_demo_section_reports_every_seed_of_both_models_and_the_wall_time(tmp_path):
+  """Hand-computed: medians 0.90 / 0.55 -> gap +35.0, pretrained ahead on 2 of 3 seeds (seed 3
+  ties). Mutation caught: a table with the medians only (the per-seed cells are missing)."""
+  from benchmarks.run_all import demo_section
+  point = {"labelled_examples": 32, "pretrained_accuracy": [0.9, 0.95, 0.55],
+           "scratch_accuracy": [0.6, 0.5, 0.55], "majority_accuracy": [0.5, 0.5, 0.5]}
+  summary = {"size": "default", "seconds": 300.0, "masked_lm_accuracy": 0.8,
+             "next_sentence_accuracy": 0.7, "pretraining_steps": 2000, "seeds": [1, 2, 3],
+             "label_budget": 32, "dev_sentences": 400,
+             "learning_curve": [dict(point, labelled_examples=8), point]}
+  demo_dir = tmp_path / "demo"
+  demo_dir.mkdir()
+  (demo_dir / "summary.json").write_text(json.dumps(summary))
+  (demo_dir / "learning_curve.png").write_bytes(b"png")
+  text = demo_section(demo_dir, tmp_path)
+  assert "5.0 min wall time" in text
+  row = "| 32 | 0.900 / 0.950 / 0.550 | 0.900 | 0.600 / 0.500 / 0.550 | 0.550 | +35.0 | 2/3 | 0.500 |"
+  assert row in text.splitlines()
+  assert "| 8 | 0.900 / 0.950 / 0.550 |" in text
+  assert (tmp_path / "demo_learning_curve.png").read_bytes() == b"png"
+  assert demo_section(tmp_path / "absent", tmp_path) is None
