@@ -19,7 +19,10 @@ from pretraining import documents, generation, instances
 def our_instances(path, vocab, lower, max_seq_length, dupe_factor, short_seq_prob, seed):
   options = generation.GenerationOptions(vocab_file=vocab, do_lower_case=lower, random_seed=seed,
                                          max_seq_length=max_seq_length, dupe_factor=dupe_factor,
-                                         short_seq_prob=short_seq_prob)
+                                         short_seq_prob=short_seq_prob,
+                                         # instance creation does not use it; at most what a
+                                         # sequence holds (validated)
+                                         max_predictions_per_seq=min(20, max_seq_length - 3))
   files = documents.expand_input_files(path)
   processor = generation.ShardProcessor(options, files)
   shard = processor.tokenize_shard(documents.make_shards(files, 1)[0], collections.Counter())

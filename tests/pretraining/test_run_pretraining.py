@@ -65,8 +65,10 @@ def test_every_recipe_passes_the_preflight_on_stand_in_files(flagfile, tmp_path)
                              [f"w{i}" for i in range(95)]) + "\n")
   config = tmp_path / "bert_config.json"
   config.write_text(json.dumps(dict(vocab_size=100, hidden_size=8, num_hidden_layers=1,
-                                    num_attention_heads=2, intermediate_size=8,
-                                    max_position_embeddings=seq, type_vocab_size=2)))
+                                    num_attention_heads=2, intermediate_size=8, hidden_act="gelu",
+                                    hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1,
+                                    max_position_embeddings=seq, type_vocab_size=2,
+                                    initializer_range=0.02)))
   _stand_in_records(tmp_path / "rec.tfrecord", seq, predictions)
   common = [f"--flagfile={flagfile}", f"--bert_config_file={config}", f"--vocab_file={vocab}",
             f"--input_file={tmp_path / 'rec.tfrecord'}", f"--output_dir={tmp_path / 'out'}",
@@ -260,19 +262,20 @@ def test_killed_two_replica_run_resumes_like_an_uninterrupted_one(records, tmp_p
 
 
 @pytest.fixture(scope="module")
-def records_128(tmp_path_factory):
-  """Real English text as seq-128 records (a phase 2 at a longer length)."""
-  return real_pretraining_records(tmp_path_factory.mktemp("records_128"), 300, 128, 20)
+def records_48(tmp_path_factory):
+  """Real English text as seq-48 records: a second phase at another length (the tiny config
+  has 64 positions, so the test's phase 2 is shorter, where BERT's is longer)."""
+  return real_pretraining_records(tmp_path_factory.mktemp("records_48"), 300, 48, 8)
 
 
-PHASE2 = ("--max_seq_length=128", "--max_predictions_per_seq=20", "--num_train_steps=20",
+PHASE2 = ("--max_seq_length=48", "--max_predictions_per_seq=8", "--num_train_steps=20",
           "--num_warmup_steps=2", "--iterations_per_loop=10", "--save_checkpoints_steps=10",
           "--do_eval=false")
 
 
 @pytest.mark.slow
 def test_phase2_starts_at_step_0_from_phase1_and_refuses_phase1_directory(
-    records_128, float32_run, tmp_path):
+    records_48, float32_run, tmp_path):
   """The documented flow (tpu_configs/*phase2*): phase 1's export as --init_checkpoint and a
   fresh --output_dir: phase 2 starts at step 0 of its own schedule from phase 1's weights. The
   mistaken resume in phase 1's directory stops with the error that says so, and changes
@@ -280,7 +283,7 @@ def test_phase2_starts_at_step_0_from_phase1_and_refuses_phase1_directory(
   phase1_files = sorted(p.name for p in float32_run.iterdir())
   phase1_flags = (float32_run / "flags.json").read_text()
   for extra in ((), ("--num_train_steps=400",)):   # past the schedule / other lengths
-    result = subprocess.run(train_command(records_128, float32_run, *PHASE2, *extra), cwd=ROOT,
+    result = subprocess.run(train_command(records_48, float32_run, *PHASE2, *extra), cwd=ROOT,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode != 0
     message = result.stderr.strip().splitlines()[-1]
@@ -290,7 +293,7 @@ def test_phase2_starts_at_step_0_from_phase1_and_refuses_phase1_directory(
   assert (float32_run / "flags.json").read_text() == phase1_flags
 
   out = tmp_path / "phase2"
-  result = subprocess.run(train_command(records_128, out, *PHASE2,
+  result = subprocess.run(train_command(records_48, out, *PHASE2,
                                         f"--init_checkpoint={float32_run / 'export'}"),
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-4000:]
@@ -300,7 +303,7 @@ def test_phase2_starts_at_step_0_from_phase1_and_refuses_phase1_directory(
   phase1_losses = summaries(float32_run, "masked_lm_loss")
   # Phase 1's weights, not a fresh start (about ln(30522) = 10.3 at step 0 from scratch).
   assert losses[10] < phase1_losses[50]
-  assert json.loads((out / "flags.json").read_text())["max_seq_length"] == 128
+  assert json.loads((out / "flags.json").read_text())["max_seq_length"] == 48
 
 
 @pytest.mark.slow
