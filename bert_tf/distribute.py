@@ -79,6 +79,20 @@ def _multi_worker():
   return len(cluster.get("worker", [])) + len(cluster.get("chief", [])) > 1
 
 
+def sum_over_replicas(tensors):
+  """`tensors` (a list; None entries kept as None) summed over the replicas of the current
+  replica context, with one all-reduce; unchanged outside one or with a single replica."""
+  context = tf.distribute.get_replica_context()
+  tensors = list(tensors)
+  if context is None or context.num_replicas_in_sync == 1:
+    return tensors
+  present = [i for i, t in enumerate(tensors) if t is not None]
+  for i, summed in zip(present, context.all_reduce(tf.distribute.ReduceOp.SUM,
+                                                   [tensors[i] for i in present])):
+    tensors[i] = summed
+  return tensors
+
+
 def is_tpu(strategy):
   return isinstance(strategy, (tf.distribute.TPUStrategy,))
 

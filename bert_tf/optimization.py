@@ -24,6 +24,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from bert_tf import distribute
 from bert_tf import fused
 
 # Variables matching any of these (re.search on the variable path) get no weight decay and no
@@ -130,13 +131,8 @@ class _DecoupledDecayOptimizer(keras.optimizers.Optimizer):
       return super().apply(grads, trainable_variables)
     variables = list(trainable_variables) if trainable_variables is not None else (
         self._trainable_variables)
-    grads = [None if g is None else tf.convert_to_tensor(g) for g in grads]
-    context = tf.distribute.get_replica_context()
-    if context is not None and context.num_replicas_in_sync > 1:
-      present = [i for i, g in enumerate(grads) if g is not None]
-      summed = context.all_reduce(tf.distribute.ReduceOp.SUM, [grads[i] for i in present])
-      for i, g in zip(present, summed):
-        grads[i] = g
+    grads = distribute.sum_over_replicas(
+        [None if g is None else tf.convert_to_tensor(g) for g in grads])
     self.apply_summed_gradients(grads, variables)
     self.iterations.assign_add(1)
     return None

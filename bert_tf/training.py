@@ -190,24 +190,16 @@ class Trainer:
     denominators = self._global_denominators(batches)
     grads = self._gradients_fn(batches, denominators)
     self._count_step()
-    context = tf.distribute.get_replica_context()
     replicas = self.strategy.num_replicas_in_sync
     if not self._owns_update:
       # A foreign Keras optimizer sums (and clips) in apply_gradients itself; the logged norm is
       # still that of the summed gradient.
-      present = [g for g in grads if g is not None]
-      summed = context.all_reduce(tf.distribute.ReduceOp.SUM, present) if replicas > 1 else present
+      summed = [g for g in distribute.sum_over_replicas(grads) if g is not None]
       self._grad_norm.assign_add(fused.global_norm(summed) / replicas)
       self.optimizer.apply_gradients(
           [(g, v) for g, v in zip(grads, self.model.trainable_variables) if g is not None])
       return
-    if replicas > 1:
-      present = [i for i, g in enumerate(grads) if g is not None]
-      summed = context.all_reduce(tf.distribute.ReduceOp.SUM, [grads[i] for i in present])
-      grads = list(grads)
-      for i, g in zip(present, summed):
-        grads[i] = g
-    norm = self._apply_fn(grads)
+    norm = self._apply_fn(distribute.sum_over_replicas(grads))
     self._grad_norm.assign_add(norm / replicas)   # summed over replicas on read: the norm
     self.optimizer.iterations.assign_add(1)
 
