@@ -283,6 +283,12 @@ def _stop_workers(pool):
     process.kill()
   for process in processes:
     process.join(5)
+  # Wait for the executor's manager thread to notice and close its wakeup pipe. Otherwise, on
+  # Python < 3.12, interpreter exit can write to that pipe while the thread closes it and print
+  # "OSError: Bad file descriptor" with a traceback (CPython gh-105829).
+  manager = getattr(pool, "_executor_manager_thread", None)
+  if manager is not None:
+    manager.join(5)
 
 
 def _drain(queue, progress):
