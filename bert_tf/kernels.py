@@ -27,6 +27,7 @@ their strategy (`set_device(device_type(strategy))`); `override(...)` switches o
 all devices (the programs' --skip_padding / --noxla_kernels, tests, benchmarks). Settings apply
 to functions traced afterwards.
 """
+import contextlib
 import dataclasses
 
 import tensorflow as tf
@@ -92,6 +93,19 @@ def override(**shortcuts):
       _STATE["overrides"].pop(name, None)
     else:
       _STATE["overrides"][name] = bool(value)
+
+
+@contextlib.contextmanager
+def portable():
+  """Within it, functions are traced with the plain ops of every device (no shortcut): for
+  graphs written to disk (SavedModels) that may run on any device or serving binary, e.g. TF
+  Serving without XLA's JIT kernels."""
+  saved = dict(_STATE["overrides"])
+  _STATE["overrides"] = dataclasses.asdict(_PLAIN)
+  try:
+    yield policy()
+  finally:
+    _STATE["overrides"] = saved
 
 
 def current_device():

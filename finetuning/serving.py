@@ -12,6 +12,7 @@ import os
 
 import tensorflow as tf
 
+from bert_tf import kernels
 from finetuning.classifier_features import encode_texts
 
 
@@ -54,7 +55,8 @@ def export_classifier(export_dir, model, tokenizer, max_seq_length, task):
   tmp = export_dir.rstrip("/") + ".incomplete"
   if tf.io.gfile.exists(tmp):
     tf.io.gfile.rmtree(tmp)
-  tf.saved_model.save(server, tmp, signatures={"serving_default": server.serve})
+  with kernels.portable():   # plain ops: the export may serve on a GPU or a binary without XLA
+    tf.saved_model.save(server, tmp, signatures={"serving_default": server.serve})
   with tf.io.gfile.GFile(os.path.join(tmp, "task.json"), "w") as f:
     json.dump({"task_name": task.name, "labels": list(task.labels), "is_pair": task.is_pair,
                "is_regression": task.is_regression, "max_seq_length": max_seq_length,

@@ -49,3 +49,20 @@ def signature_inputs_and_outputs(cli_text, signature="serving_default"):
     return {line.split("['", 1)[1].split("']", 1)[0] for line in text.splitlines()
             if line.strip().startswith("inputs['") or line.strip().startswith("outputs['")}
   return names(inputs_text), names(outputs_text)
+
+
+def compiled_functions(export_dir):
+  """Names of the functions in a SavedModel marked for XLA compilation (_XlaMustCompile): an
+  export for any device and serving binary has none."""
+  from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=import-outside-toplevel
+  proto = saved_model_pb2.SavedModel()
+  proto.ParseFromString((pathlib.Path(export_dir) / "saved_model.pb").read_bytes())
+  names = set()
+  for graph in proto.meta_graphs:
+    nodes = list(graph.graph_def.node)
+    for function in graph.graph_def.library.function:
+      if function.attr["_XlaMustCompile"].b:
+        names.add(function.signature.name)
+      nodes.extend(function.node_def)
+    names.update(n.name for n in nodes if n.attr["_XlaMustCompile"].b)
+  return sorted(names)

@@ -92,3 +92,22 @@ def test_device_type_of_strategies():
   assert kernels.device_type(tf.distribute.get_strategy()) == kernels.detect_device_type()
   assert kernels.device_type(tf.distribute.OneDeviceStrategy("/cpu:0")) == "cpu"
   assert kernels.detect_device_type() == "cpu"   # this machine
+
+
+def test_portable_traces_plain_ops_and_restores_the_policy():
+  """Graphs written to disk (SavedModels) are traced with plain ops on every device. Mutation
+  caught: portable() that leaves the overrides as they were (the CPU's islands stay)."""
+  kernels.set_device("cpu")
+  kernels.override(skip_padding=False)
+  before = kernels.policy()
+  x = tf.random.normal([4, 8])
+
+  def islands():
+    graph = tf.function(fused.gelu).get_concrete_function(x).graph
+    return [op for op in graph.get_operations()
+            if "_XlaMustCompile" in op.node_def.attr and op.get_attr("_XlaMustCompile")]
+  assert islands()
+  with kernels.portable() as inside:
+    assert not any(vars(inside).values()) and kernels.policy() == inside
+    assert not islands()
+  assert kernels.policy() == before and islands()

@@ -172,8 +172,9 @@ def test_saved_model_pair_signature_and_regression_output(tmp_path, tiny_config,
   assert task_json["inputs"] == ["text_a", "text_b"] and task_json["is_regression"] == is_regression
   # A serving client: a fresh process with TensorFlow and tensorflow-text only, and the
   # signature saved_model_cli lists.
-  from serving_checks import (saved_model_cli_show, serve_in_fresh_process,
-                              signature_inputs_and_outputs)
+  from serving_checks import (compiled_functions, saved_model_cli_show,
+                              serve_in_fresh_process, signature_inputs_and_outputs)
+  assert not compiled_functions(tmp_path / "saved")   # plain ops, for any device
   fresh = serve_in_fresh_process(tmp_path / "saved", {"text_a": texts_a, "text_b": texts_b})
   np.testing.assert_allclose(fresh["logits"], python_path, rtol=1e-4, atol=1e-4)
   assert signature_inputs_and_outputs(saved_model_cli_show(tmp_path / "saved")) == (
