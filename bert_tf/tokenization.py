@@ -26,11 +26,16 @@ def convert_to_unicode(text):
 
 def load_vocab(vocab_file):
   """OrderedDict token -> id, one token per line (the id is the line number)."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel  (seconds; gs:// paths)
-  if not tf.io.gfile.exists(str(vocab_file)):
+  vocab_file = str(vocab_file)
+  if "://" in vocab_file:   # gs://, hdfs://, ...: TensorFlow's file system (seconds to import)
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    exists, opener = tf.io.gfile.exists, tf.io.gfile.GFile
+  else:
+    exists, opener = os.path.exists, open
+  if not exists(vocab_file) or os.path.isdir(vocab_file):
     raise FileNotFoundError(f"vocab file not found: {vocab_file}")
   vocab = collections.OrderedDict()
-  with tf.io.gfile.GFile(str(vocab_file), "rb") as reader:
+  with opener(vocab_file, "rb") as reader:
     for index, line in enumerate(reader):
       # Like the original: strip surrounding whitespace; a repeated token keeps its last id.
       vocab[convert_to_unicode(line).strip()] = index

@@ -1,7 +1,8 @@
 """One shard of text -> one TFRecord file of masked-LM / next-sentence instances.
 
 ShardProcessor does a shard's whole job: read its byte range (pretraining.documents), tokenize
-the lines in batches with FastTokenizer (ids equal to the original FullTokenizer's), mark word
+the lines in batches (FastTokenizer in TensorFlow, or on small jobs CachedTokenizer, which needs
+no TensorFlow; both give the original FullTokenizer's ids), mark word
 continuations for whole word masking (## pieces; inner characters of Chinese words from the
 segmenter), build the instances as the original does (pretraining.instances), mask them a batch
 at a time (pretraining.masking), serialize (pretraining.features) and write the file under a
@@ -21,10 +22,11 @@ import random
 
 import numpy as np
 
+from bert_tf.cached_tokenizer import CachedTokenizer
 from bert_tf.errors import FlagError, InputFileError
 from bert_tf.tokenization import BasicTokenizer, WordpieceTokenizer, load_vocab
 from pretraining import documents as documents_lib
-from pretraining import features, fileio, instances, masking, segmentation
+from pretraining import features, fileio, instances, masking, segmentation, tfrecord
 
 _LINE_BATCH = 4096
 _INSTANCE_BATCH = 2048
@@ -91,19 +93,33 @@ def stats_path(output_path):
   return _hidden(output_path, "stats.json")
 
 
+# Both give FullTokenizer's ids, so the records are the same bytes either way
+# (tests/pretraining/test_generation.py); only the speed differs. "fast": FastTokenizer, ops
+# of tensorflow-text, fastest per megabyte but paying TensorFlow's import (seconds) in every
+# process. "cached": CachedTokenizer, Python memoized per word, no TensorFlow: faster on small
+# jobs (local_runner.choose_tokenizer).
+TOKENIZERS = ("fast", "cached")
+
+
 class ShardProcessor:
   """Turns shards into record files; picklable (the tokenizer is built on first use)."""
 
-  def __init__(self, options, input_files):
+  def __init__(self, options, input_files, tokenizer_kind="fast"):
     options.validate()
     self.options = options
     self.input_files = list(input_files)
     self.tokenizer_threads = None  # FastTokenizer's num_shards; 1 in single-threaded workers
+    self.tokenizer_kind = tokenizer_kind   # see TOKENIZERS
     self._ready = False
 
   def __getstate__(self):
     return {"options": self.options, "input_files": self.input_files,
-            "tokenizer_threads": self.tokenizer_threads, "_ready": False}
+            "tokenizer_threads": self.tokenizer_threads, "tokenizer_kind": self.tokenizer_kind,
+            "_ready": False}
+
+  def uses_tensorflow(self):
+    """Whether the work imports TensorFlow (FastTokenizer, or remote files)."""
+    return self.tokenizer_kind == "fast" or any("://" in f.path for f in self.input_files)
 
   def __setstate__(self, state):
     self.__dict__.update(state)
@@ -111,11 +127,10 @@ class ShardProcessor:
   def _setup(self):
     if self._ready:
       return
-    # TensorFlow only here: a process that merely plans shards never pays its import.
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
-    from bert_tf.fast_tokenizer import FastTokenizer  # pylint: disable=import-outside-toplevel
-    self._tf = tf
     opts = self.options
+    if self.tokenizer_kind not in TOKENIZERS:
+      raise ValueError(f"tokenizer_kind must be one of {sorted(TOKENIZERS)}, got "
+                       f"{self.tokenizer_kind!r}")
     vocab = load_vocab(opts.vocab_file)
     missing = [t for t in REQUIRED_TOKENS if t not in vocab]
     if missing:
@@ -134,9 +149,15 @@ class ShardProcessor:
         mask_id=vocab["[MASK]"], random_token_ids=self._random_token_ids(vocab),
         do_whole_word_mask=opts.do_whole_word_mask,
         per_word_replacement=opts.per_word_replacement)
-    self.tokenizer = FastTokenizer(opts.vocab_file, do_lower_case=opts.do_lower_case,
-                                   max_input_chars_per_word=opts.max_input_chars_per_word,
-                                   num_shards=self.tokenizer_threads)
+    if self.tokenizer_kind == "fast":
+      # TensorFlow only here: a process that merely plans shards never pays its import.
+      from bert_tf.fast_tokenizer import FastTokenizer  # pylint: disable=import-outside-toplevel
+      self.tokenizer = FastTokenizer(opts.vocab_file, do_lower_case=opts.do_lower_case,
+                                     max_input_chars_per_word=opts.max_input_chars_per_word,
+                                     num_shards=self.tokenizer_threads)
+    else:
+      self.tokenizer = CachedTokenizer(opts.vocab_file, do_lower_case=opts.do_lower_case,
+                                       max_input_chars_per_word=opts.max_input_chars_per_word)
     self.segmenter = None
     if opts.do_whole_word_mask:
       self.segmenter = segmentation.get_segmenter(opts.chinese_segmenter,
@@ -219,9 +240,12 @@ class ShardProcessor:
     return instances.TokenizedShard(ids, continues, offsets, docs)
 
   def _tokenize_lines(self, texts):
-    ragged = self.tokenizer.tokenize_to_ids_eagerly(texts)
-    ids = ragged.flat_values.numpy().astype(np.int32)
-    lengths = ragged.row_lengths().numpy()
+    if self.tokenizer_kind == "fast":
+      ragged = self.tokenizer.tokenize_to_ids_eagerly(texts)
+      ids = ragged.flat_values.numpy().astype(np.int32)
+      lengths = ragged.row_lengths().numpy()
+    else:
+      ids, lengths = self.tokenizer.ids_of_lines(texts)
     continues = np.zeros(len(ids), bool)
     if self.options.do_whole_word_mask:
       continues |= self.is_suffix[ids]
@@ -302,7 +326,7 @@ class ShardProcessor:
     # the rerun's worker on the same shard (each renames its own complete file).
     temporary = _hidden(output_path, f"{os.getpid()}.incomplete")
     self._setup()
-    with self._tf.io.TFRecordWriter(temporary) as writer:
+    with tfrecord.RecordWriter(temporary) as writer:
       for record in self.records(shard, stats, progress):
         writer.write(record)
     stats = dict(stats)

@@ -422,3 +422,46 @@ def test_program_without_next_sentence_task(tmp_path, pretraining_vocab):
   original = originals(records)
   assert ((original == 4).sum(axis=1) == 1).all()
   assert (original[np.arange(len(lengths)), lengths - 1] == 4).all()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("corpus,vocab", [(ENGLISH, UNCASED), (CHINESE, CHINESE_VOCAB)],
+                         ids=["english", "chinese"])
+def test_both_tokenizers_write_the_same_bytes(tmp_path, corpus, vocab):
+  """FastTokenizer (TensorFlow) and CachedTokenizer (no TensorFlow, small jobs) give the same
+  records byte for byte, with whole word masking (## pieces; jieba words)."""
+  from pretraining.generation import TOKENIZERS, ShardProcessor
+  opts = GenerationOptions(vocab_file=str(shared_path(vocab)), dupe_factor=1,
+                           do_whole_word_mask=True)
+  files, shards, _ = local_runner.plan(str(shared_path(corpus)), str(tmp_path / "x"), 3)
+  written = {}
+  for kind in TOKENIZERS:
+    path = tmp_path / kind
+    ShardProcessor(opts, files, kind).write_shard(shards[1], str(path))
+    written[kind] = path.read_bytes()
+  assert len(written["fast"]) > 100_000 and written["fast"] == written["cached"]
+
+
+def test_small_jobs_run_without_tensorflow(tmp_path, small_corpus):
+  """A small job tokenizes with CachedTokenizer and writes its records without importing
+  TensorFlow (seconds); large ones use FastTokenizer. Mutation caught: _init_worker importing
+  TensorFlow whatever the tokenizer."""
+  assert local_runner.choose_tokenizer(2 * 2**20, 2) == "cached"
+  assert local_runner.choose_tokenizer(40 * 2**20, 2) == "fast"
+  script = f"""
+import sys
+from pretraining import local_runner
+from pretraining.generation import GenerationOptions
+opts = GenerationOptions(vocab_file={str(shared_path(CHINESE_VOCAB))!r}, do_whole_word_mask=True)
+files, shards, outputs = local_runner.plan({small_corpus!r}, {str(tmp_path / 'out')!r}, 2)
+processor = local_runner.generation.ShardProcessor(opts, files, "cached")
+local_runner._init_worker(processor, None)   # as a worker process starts
+local_runner._work(shards[0], outputs[0])
+summary = local_runner.run(opts, {small_corpus!r}, {str(tmp_path / 'run')!r}, num_workers=1,
+                           show_progress=False)
+assert summary["instances"] > 0, summary
+assert "tensorflow" not in sys.modules, "TensorFlow was imported"
+"""
+  result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]

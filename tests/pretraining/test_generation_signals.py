@@ -3,7 +3,8 @@
 - SIGKILL of the parent: no worker (nor multiprocessing's resource tracker) outlives it by more
   than a few seconds, and a rerun finishes with shards byte-identical to an uninterrupted run.
   Mutation: without local_runner._exit_with_parent the workers finish their shards and idle;
-  the survivor check fails.
+  the survivor check fails. Without local_runner._alive's zombie check, the killed workers'
+  partial files stay (where process 1 reaps no orphans, as on this machine).
 - One Ctrl-C: exit within seconds with status 130, a message saying how to resume, no
   traceback, no partial file left (hidden or under a final name), the complete shards kept.
   Mutation: the former `with ProcessPoolExecutor` (waits for the queued shards) exceeds the
@@ -46,7 +47,7 @@ def command(corpus, output):
   path, vocab = corpus
   return [sys.executable, "-m", "pretraining.create_pretraining_data", f"--input_file={path}",
           f"--output_file={output}", f"--vocab_file={vocab}", "--max_seq_length=32",
-          "--max_predictions_per_seq=5", "--dupe_factor=20", "--num_shards=8", "--num_workers=2"]
+          "--max_predictions_per_seq=5", "--dupe_factor=100", "--num_shards=8", "--num_workers=2"]
 
 
 def start(args):
