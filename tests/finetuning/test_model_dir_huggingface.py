@@ -90,3 +90,38 @@ def test_hugging_face_model_dir_errors_are_one_line(tmp_path):
   assert [line for line in done.stderr.splitlines() if ": error: " in line] == [
       f"run_classifier: error: {hf / 'config.json'}: architectures=['BertForMultipleChoice']; "
       f"expected one of {', '.join(hfc.HEADS)}"]
+
+
+def test_extract_features_from_a_pooler_less_hugging_face_folder(tmp_path):
+  """extract_features with --model_dir at a Hugging Face BertForQuestionAnswering folder without
+  the pooler (as transformers saves one) gives the layer activations of the original folder
+  bit for bit, with a warning that the pooler is untrained. Mutation caught: the pooler exception
+  in load_variables dropped (the run fails: lacks bert/pooler/dense/kernel)."""
+  from safetensors.numpy import load_file, save_file
+  orig = tmp_path / "orig"
+  orig.mkdir()
+  rng = np.random.default_rng(6)
+  make_original_checkpoint(orig, TINY_CONFIG, with_heads=False, with_optimizer=False, extra={
+      "cls/squad/output_weights": rng.normal(0, 0.5, (2, TINY_CONFIG["hidden_size"])).astype(np.float32),
+      "cls/squad/output_bias": rng.normal(0, 0.1, 2).astype(np.float32)})
+  vocab = SMALL_VOCAB + [f"[unused{i}]" for i in range(TINY_CONFIG["vocab_size"] - len(SMALL_VOCAB))]
+  (orig / "vocab.txt").write_text("\n".join(vocab) + "\n")
+  (orig / "bert_config.json").write_text(json.dumps(TINY_CONFIG))
+  hf = tmp_path / "hf"
+  hfc.convert(orig, hf, "huggingface", do_lower_case=True)
+  tensors = load_file(str(hf / "model.safetensors"))
+  save_file({n: t for n, t in tensors.items() if ".pooler." not in n}, str(hf / "model.safetensors"),
+            metadata={"format": "pt"})
+  (tmp_path / "input.txt").write_text("want running\nunwanted ||| low lowest\n", encoding="utf-8")
+  layers = {}
+  for name in ("orig", "hf"):
+    done = subprocess.run([sys.executable, "-m", "finetuning.extract_features",
+                           f"--input_file={tmp_path / 'input.txt'}", f"--model_dir={tmp_path / name}",
+                           f"--output_file={tmp_path / name}.jsonl", "--max_seq_length=16",
+                           "--layers=-1,-2"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    records = [json.loads(line) for line in (tmp_path / f"{name}.jsonl").read_text().splitlines()]
+    layers[name] = [[[layer["values"] for layer in f["layers"]] for f in r["features"]]
+                    for r in records]
+  assert "has no pooler" in done.stderr and "starts untrained" in done.stderr
+  assert len(layers["hf"]) == 2 and layers["hf"] == layers["orig"]
