@@ -19,11 +19,6 @@ import shutil
 import numpy as np
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
-
-# pylint: disable=g-import-not-at-top,wrong-import-position
 from conftest import TINY_CONFIG, make_original_checkpoint, shared_path
 from bert_tf import BertEncoder, BertPretrainer
 from bert_tf.checkpoint import huggingface as hfc
@@ -35,6 +30,17 @@ CONFIG = dict(TINY_CONFIG, vocab_size=30522, max_position_embeddings=64)
 H, I = CONFIG["hidden_size"], CONFIG["intermediate_size"]
 SEQ_LENGTH, NUM_LABELS, NUM_TAGS = 40, 3, 5
 TOLERANCE = 1e-5
+torch = transformers = None   # imported by the fixture below, not when the suite is collected
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _torch_and_transformers():
+  """Skips the module without torch or transformers (dev extras); imports them on first use only,
+  so collecting the whole suite does not load PyTorch."""
+  global torch, transformers  # pylint: disable=global-statement
+  os.environ.setdefault("HF_HUB_OFFLINE", "1")   # nothing is downloaded
+  torch = pytest.importorskip("torch")
+  transformers = pytest.importorskip("transformers")
 
 
 def _real_inputs(vocab_file, num_pairs=4):
