@@ -58,6 +58,12 @@ EXTRAS = {
         "scipy>=1.10",
         "seqeval>=1.2",
         "psutil>=5.9",
+        # Hugging Face's own BertModel & co., for the cross-check tests only
+        # (tests/checkpoint/test_huggingface_transformers.py); bert_tf itself never imports them.
+        # torch is pinned exactly: 2.13.0 is the CPU build on this machine's disk (an unpinned
+        # torch would pull a multi-GB CUDA build from PyPI).
+        "torch==2.13.0",
+        "transformers==5.24.0",
         *BEAM,
     ],
 }

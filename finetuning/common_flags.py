@@ -19,7 +19,8 @@ def define_model_flags():
   flags.DEFINE_string("init_checkpoint", None, "Original checkpoint (Google's BERT, BERT-wwm, ...) "
                       "or one of ours to start from.")
   flags.DEFINE_string("model_dir", None, "A released model folder (bert_config.json, vocab.txt, "
-                      "bert_model.ckpt) in place of the three flags above.")
+                      "bert_model.ckpt) in place of the three flags above, or a Hugging Face "
+                      "one (config.json, model.safetensors, vocab.txt).")
   flags.DEFINE_bool("do_lower_case", True, "Lower-case the input (uncased and Chinese models).")
 
 
@@ -85,6 +86,9 @@ def resolve_model_files():
   config_file, vocab_file, checkpoint = FLAGS.bert_config_file, FLAGS.vocab_file, FLAGS.init_checkpoint
   if FLAGS.model_dir:
     folder = FLAGS.model_dir
+    if (not os.path.exists(os.path.join(folder, "bert_config.json")) and
+        os.path.exists(os.path.join(folder, "config.json"))):
+      folder = _original_from_huggingface(folder)
     config_file = config_file or os.path.join(folder, "bert_config.json")
     vocab_file = vocab_file or os.path.join(folder, "vocab.txt")
     if checkpoint is None:
@@ -98,6 +102,31 @@ def resolve_model_files():
                                 "model folder")
   check_case_matches_checkpoint(checkpoint or FLAGS.model_dir, FLAGS.do_lower_case)
   return config_file, vocab_file, checkpoint
+
+
+def _original_from_huggingface(model_dir):
+  """A Hugging Face --model_dir (config.json, model.safetensors, vocab.txt) converted to an
+  original folder in a temporary folder (removed at exit), which the run then reads as usual.
+  --do_lower_case follows the folder's tokenizer_config.json unless given on the command line,
+  where it must agree."""
+  import atexit  # pylint: disable=import-outside-toplevel
+  import shutil  # pylint: disable=import-outside-toplevel
+  import tempfile  # pylint: disable=import-outside-toplevel
+  from bert_tf.checkpoint import huggingface  # pylint: disable=import-outside-toplevel
+  huggingface.detect_format(model_dir)   # names a missing model.safetensors or vocab.txt
+  model = huggingface.read_huggingface(model_dir)
+  if model.do_lower_case is not None:
+    if FLAGS["do_lower_case"].present and FLAGS.do_lower_case != model.do_lower_case:
+      raise flags.ValidationError(
+          f"--do_lower_case={FLAGS.do_lower_case} but {model_dir}/tokenizer_config.json says "
+          f"do_lower_case={str(model.do_lower_case).lower()}")
+    FLAGS.do_lower_case = model.do_lower_case
+  folder = tempfile.mkdtemp(prefix="bert_tf_from_hf_")
+  atexit.register(shutil.rmtree, folder, ignore_errors=True)
+  huggingface.write_original(model, folder, os.path.join(model_dir, "vocab.txt"))
+  logging.info("--model_dir=%s is a Hugging Face %s folder: converted to an original checkpoint "
+               "in %s", model_dir, model.architecture, folder)
+  return folder
 
 
 # The original's validate_case_matches_checkpoint: the released model names tell their casing.

@@ -145,6 +145,10 @@ def _shape_error(orig, path, ckpt_shape, model_shape, model):
       f"{list(model_shape)}.{hint}")
 
 
+# A checkpoint without the pooler's two variables loads (see load_variables).
+POOLER_SCOPE = "bert/pooler/"
+
+
 def load_original_checkpoint(model, ckpt_path, allow_missing=()):
   """Loads an original-name BERT checkpoint into a BertEncoder or BertPretrainer.
 
@@ -156,7 +160,9 @@ def load_original_checkpoint(model, ckpt_path, allow_missing=()):
     model: a built BertEncoder or BertPretrainer (bert_tf models are built on construction).
     ckpt_path: checkpoint prefix (`.../bert_model.ckpt`), one of its files, or its folder.
     allow_missing: original-name prefixes (e.g. `("cls/",)`) whose absence is tolerated; those
-      weights keep their initial values and are listed as missing. Anything else missing raises.
+      weights keep their initial values and are listed as missing. So is a pooler absent as a
+      whole (Hugging Face's question-answering and token-classification models have none), with
+      a warning. Anything else missing raises.
   Returns:
     LoadReport.
   Raises:
@@ -176,6 +182,13 @@ def load_variables(model, reader, prefix, allow_missing=()):
   report = LoadReport(checkpoint=prefix)
 
   missing = [orig for orig, _ in rows if orig not in shapes]
+  pooler = [orig for orig, _ in rows if orig.startswith(POOLER_SCOPE)]
+  if pooler and set(pooler) <= set(missing):
+    # Hugging Face's BertForQuestionAnswering and BertForTokenClassification have no pooler
+    # (add_pooling_layer=False) and save none, nor does a checkpoint converted from theirs.
+    allow_missing = tuple(allow_missing) + (POOLER_SCOPE,)
+    logging.warning("%s has no pooler (%s): it keeps its initial values, so pooled_output (and "
+                    "a head reading it) starts untrained", prefix, ", ".join(pooler))
   required = [orig for orig in missing if not orig.startswith(tuple(allow_missing))]
   if required:
     layer_note = ""

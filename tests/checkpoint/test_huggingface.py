@@ -2,7 +2,8 @@
 
 The Hugging Face layout is checked against names and shapes written out by hand below from
 transformers' modeling_bert.py (BertModel, BertForPreTraining, BertFor*Classification,
-BertForQuestionAnswering), not against transformers itself (no PyTorch here).
+BertForQuestionAnswering), independently of transformers; test_huggingface_transformers.py
+runs transformers itself (when installed) and compares outputs.
 """
 import json
 import os

@@ -123,6 +123,29 @@ def test_missing_heads_allowed_on_request(tmp_path, tiny_config):
   assert len(report.missing) == 7
 
 
+def test_a_checkpoint_without_pooler_loads_with_the_pooler_at_init(tmp_path, tiny_config):
+  """Hugging Face's question-answering and token-classification models save no pooler: a
+  checkpoint without both pooler variables loads (the pooler keeps its initial values and is
+  listed as missing); one with half of it is still refused. Mutation caught: dropping the
+  exception in load_variables (CheckpointMismatchError: lacks bert/pooler/dense/kernel)."""
+  from bert_tf.checkpoint.original import _write_name_based
+  _, values = make_original_checkpoint(tmp_path / "full", TINY_CONFIG, with_heads=False,
+                                       with_optimizer=False)
+  no_pooler = {n: v for n, v in values.items() if not n.startswith("bert/pooler/")}
+  _write_name_based(str(tmp_path / "no_pooler" / "bert_model.ckpt"), no_pooler)
+  model = BertEncoder(tiny_config)
+  initial = _weights(model)["pooler/dense/kernel"].copy()
+  report = load_original_checkpoint(model, tmp_path / "no_pooler" / "bert_model.ckpt")
+  assert sorted(report.missing) == ["bert/pooler/dense/bias", "bert/pooler/dense/kernel"]
+  np.testing.assert_array_equal(_weights(model)["pooler/dense/kernel"], initial)
+  np.testing.assert_array_equal(_weights(model)["embeddings/word_embeddings"],
+                                values["bert/embeddings/word_embeddings"])
+  half = dict(no_pooler, **{"bert/pooler/dense/bias": values["bert/pooler/dense/bias"]})
+  _write_name_based(str(tmp_path / "half" / "bert_model.ckpt"), half)
+  with pytest.raises(CheckpointMismatchError, match="bert/pooler/dense/kernel"):
+    load_original_checkpoint(BertEncoder(tiny_config), tmp_path / "half" / "bert_model.ckpt")
+
+
 def test_fewer_layers_than_checkpoint_takes_the_first_ones(tmp_path):
   """RBT3-style: a 3-layer model initialised from the first layers of a deeper checkpoint."""
   prefix, values = make_original_checkpoint(tmp_path, dict(TINY_CONFIG, num_hidden_layers=3))
