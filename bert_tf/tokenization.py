@@ -192,17 +192,74 @@ class WordpieceTokenizer:
     return pieces
 
 
-def infer_do_lower_case(model_dir):
-  """The casing of a model folder: `do_lower_case` of its tokenizer_config.json (Hugging Face) or
-  model_info.json (bert-convert), else from its name as FullTokenizer.from_pretrained documents."""
+def _read_json(path):
   import json  # pylint: disable=import-outside-toplevel
+  from bert_tf.errors import InputFileError  # pylint: disable=import-outside-toplevel
+  try:
+    with open(path, encoding="utf-8") as f:
+      return json.load(f)
+  except (OSError, ValueError) as e:
+    raise InputFileError(f"{path}: cannot be read as JSON ({e})") from None
+
+
+def recorded_do_lower_case(model_dir):
+  """The casing a model folder records, or None: `do_lower_case` of its tokenizer_config.json
+  (Hugging Face) or model_info.json (bert-convert), else the `lowercase` of tokenizer.json's
+  BertNormalizer (transformers 5 may record it there only)."""
   for name in ("tokenizer_config.json", "model_info.json"):
     path = os.path.join(str(model_dir), name)
     if os.path.exists(path):
-      with open(path, encoding="utf-8") as f:
-        value = json.load(f).get("do_lower_case")
+      value = _read_json(path).get("do_lower_case")
       if isinstance(value, bool):
         return value
+  path = os.path.join(str(model_dir), "tokenizer.json")
+  if os.path.exists(path):
+    normalizer = _read_json(path).get("normalizer") or {}
+    if normalizer.get("type") == "BertNormalizer" and isinstance(normalizer.get("lowercase"), bool):
+      return normalizer["lowercase"]
+  return None
+
+
+_VOCABS_FROM_TOKENIZER_JSON = {}
+
+
+def model_vocab_file(model_dir):
+  """vocab.txt of a model folder. A Hugging Face folder that holds tokenizer.json instead (what
+  transformers 5 saves): its WordPiece vocabulary, written in id order to a vocab.txt in a
+  temporary folder (removed at exit), whose path is returned."""
+  path = os.path.join(str(model_dir), "vocab.txt")
+  source = os.path.join(str(model_dir), "tokenizer.json")
+  if os.path.exists(path) or not os.path.exists(source):
+    return path
+  if source not in _VOCABS_FROM_TOKENIZER_JSON:
+    import atexit  # pylint: disable=import-outside-toplevel
+    import shutil  # pylint: disable=import-outside-toplevel
+    import tempfile  # pylint: disable=import-outside-toplevel
+    from bert_tf.errors import InputFileError  # pylint: disable=import-outside-toplevel
+    model = _read_json(source).get("model") or {}
+    vocab = model.get("vocab")
+    if model.get("type") != "WordPiece" or not isinstance(vocab, dict) or model.get(
+        "continuing_subword_prefix", "##") != "##":
+      raise InputFileError(f"{source}: expected a WordPiece model with '##' continuations "
+                           f"(BERT's tokenizer), found {model.get('type')!r}; and there is no "
+                           "vocab.txt")
+    tokens = sorted(vocab, key=vocab.get)
+    if [vocab[t] for t in tokens] != list(range(len(tokens))):
+      raise InputFileError(f"{source}: the WordPiece ids are not 0..{len(tokens) - 1}")
+    folder = tempfile.mkdtemp(prefix="bert_tf_vocab_")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    with open(os.path.join(folder, "vocab.txt"), "w", encoding="utf-8") as f:
+      f.write("".join(f"{token}\n" for token in tokens))
+    _VOCABS_FROM_TOKENIZER_JSON[source] = os.path.join(folder, "vocab.txt")
+  return _VOCABS_FROM_TOKENIZER_JSON[source]
+
+
+def infer_do_lower_case(model_dir):
+  """The casing of a model folder: what it records (recorded_do_lower_case), else from its name
+  as FullTokenizer.from_pretrained documents."""
+  recorded = recorded_do_lower_case(model_dir)
+  if recorded is not None:
+    return recorded
   name = os.path.basename(os.path.normpath(str(model_dir))).lower()
   return "uncased" in name or "chinese" in name or "cased" not in name
 
@@ -229,7 +286,7 @@ class FullTokenizer:
 
   @classmethod
   def from_pretrained(cls, model_dir, do_lower_case=None):
-    """Tokenizer of a released model folder (its vocab.txt).
+    """Tokenizer of a released model folder (its vocab.txt, or a Hugging Face tokenizer.json).
 
     When do_lower_case is None it is read from the folder's tokenizer_config.json (a Hugging Face
     folder) or model_info.json (written by bert-convert), else inferred from the folder name, in
@@ -241,7 +298,7 @@ class FullTokenizer:
     """
     if do_lower_case is None:
       do_lower_case = infer_do_lower_case(model_dir)
-    return cls(os.path.join(str(model_dir), "vocab.txt"), do_lower_case=do_lower_case)
+    return cls(model_vocab_file(model_dir), do_lower_case=do_lower_case)
 
   def tokenize(self, text):
     """List of WordPiece tokens of `text` (str or bytes)."""

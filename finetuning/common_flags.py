@@ -113,6 +113,7 @@ def _original_from_huggingface(model_dir):
   import shutil  # pylint: disable=import-outside-toplevel
   import tempfile  # pylint: disable=import-outside-toplevel
   from bert_tf.checkpoint import huggingface  # pylint: disable=import-outside-toplevel
+  from bert_tf.tokenization import model_vocab_file  # pylint: disable=import-outside-toplevel
   huggingface.detect_format(model_dir)   # names a missing model.safetensors or vocab.txt
   model = huggingface.read_huggingface(model_dir)
   if model.do_lower_case is not None:
@@ -123,7 +124,7 @@ def _original_from_huggingface(model_dir):
     FLAGS.do_lower_case = model.do_lower_case
   folder = tempfile.mkdtemp(prefix="bert_tf_from_hf_")
   atexit.register(shutil.rmtree, folder, ignore_errors=True)
-  huggingface.write_original(model, folder, os.path.join(model_dir, "vocab.txt"))
+  huggingface.write_original(model, folder, model_vocab_file(model_dir))
   logging.info("--model_dir=%s is a Hugging Face %s folder: converted to an original checkpoint "
                "in %s", model_dir, model.architecture, folder)
   return folder

@@ -25,7 +25,7 @@ from bert_tf.checkpoint import name_map as nm
 from bert_tf.checkpoint import original
 from bert_tf.config import RELEASED_EXTRA_FIELDS, BertConfig
 from bert_tf.errors import FlagError, InputFileError
-from bert_tf.tokenization import infer_do_lower_case
+from bert_tf.tokenization import infer_do_lower_case, model_vocab_file, recorded_do_lower_case
 
 # The one table: (original name template, Hugging Face name template, transposed). `{i}` is the
 # layer index. Rows follow name_map.py's groups; tests/checkpoint/test_huggingface.py checks that
@@ -109,7 +109,7 @@ CONFIG_FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attentio
 LAYER_NORM_EPSILON = 1e-12
 MODEL_INFO = "model_info.json"
 ORIGINAL_FILES = ("bert_config.json", "vocab.txt")
-HF_FILES = ("config.json", "model.safetensors", "vocab.txt")
+HF_FILES = ("config.json", "model.safetensors", "vocab.txt")   # or tokenizer.json for vocab.txt
 
 
 class ConversionError(InputFileError):
@@ -144,6 +144,8 @@ def detect_format(model_dir):
     raise InputFileError(f"{model_dir}: no such folder")
   if os.path.exists(os.path.join(model_dir, "config.json")):
     missing = [f for f in HF_FILES if not os.path.exists(os.path.join(model_dir, f))]
+    if missing == ["vocab.txt"] and os.path.exists(os.path.join(model_dir, "tokenizer.json")):
+      missing = []   # transformers 5 saves the vocabulary in tokenizer.json only
     if missing:
       raise InputFileError(f"{model_dir}: a Hugging Face folder (config.json) without "
                            f"{', '.join(missing)}; expected {', '.join(HF_FILES)}")
@@ -375,10 +377,7 @@ def read_huggingface(model_dir):
       labels = []
     elif labels == [f"LABEL_{i}" for i in range(len(labels))]:
       labels = None   # Hugging Face's default names: the labels were never named
-  tokenizer_file = os.path.join(model_dir, "tokenizer_config.json")
-  do_lower_case = None
-  if os.path.exists(tokenizer_file):
-    do_lower_case = _read_json(tokenizer_file).get("do_lower_case")
+  do_lower_case = recorded_do_lower_case(model_dir)
   model = Model(config, variables, architecture, labels=labels, do_lower_case=do_lower_case)
   _check_labels(model, config_file)
   return model
@@ -422,7 +421,7 @@ def convert(input_dir, output_dir, output_format, head=None, do_lower_case=None,
     model.do_lower_case = do_lower_case
   elif model.do_lower_case is None:
     model.do_lower_case = infer_do_lower_case(input_dir)
-  vocab_file = os.path.join(str(input_dir), "vocab.txt")
+  vocab_file = model_vocab_file(input_dir)
   vocab_size = original._vocab_size_of(vocab_file)
   if vocab_size != model.config.vocab_size:
     raise ConversionError(f"{vocab_file} has {vocab_size} tokens but the config says "

@@ -16,6 +16,7 @@ from absl import logging
 
 from bert_tf.checkpoint import name_map as nm
 from bert_tf.errors import InputFileError
+from bert_tf.tokenization import model_vocab_file
 
 
 class CheckpointMismatchError(InputFileError):
@@ -328,7 +329,8 @@ def from_pretrained(model_class, model_dir, allow_missing=None, **kwargs):
                             "(config.json, model.safetensors, vocab.txt)")
   else:
     config = BertConfig.from_json_file(config_file)
-  vocab_file = os.path.join(model_dir, "vocab.txt")
+  vocab_file = model_vocab_file(model_dir) if "://" not in model_dir else os.path.join(
+      model_dir, "vocab.txt")
   if not tf.io.gfile.exists(vocab_file):
     logging.warning("%s has no vocab.txt: the vocabulary was not checked against vocab_size=%d "
                     "of %s; tokenize with the vocabulary released with this checkpoint",

@@ -193,6 +193,32 @@ def test_task_heads_match_transformers(tmp_path, architecture, make, keys):
            None if architecture == "BertForSequenceClassification" else inputs["input_mask"])
 
 
+def test_a_folder_transformers_5_saved_whole_needs_no_vocab_txt(tmp_path):
+  """transformers 5 saves a tokenizer as tokenizer.json and tokenizer_config.json, no vocab.txt.
+  Such a folder loads: the WordPiece vocabulary comes from tokenizer.json (in id order: the
+  vocab.txt it was built from, byte for byte, once converted), FullTokenizer.from_pretrained
+  gives transformers' pieces, and the encoder's outputs are transformers'. Mutation caught:
+  model_vocab_file returning the absent vocab.txt (detect_format and from_pretrained fail)."""
+  folder = tmp_path / "hf"
+  theirs = _transformers_folder(folder, "BertModel", "gelu_new")
+  (folder / "vocab.txt").unlink()   # what transformers 5 alone leaves
+  assert not (folder / "vocab.txt").exists() and (folder / "tokenizer.json").exists()
+  vocab = shared_path("vocab/uncased_vocab.txt")
+  tokenizer = FullTokenizer.from_pretrained(folder)
+  assert tokenizer.do_lower_case is True
+  _, pairs = _real_inputs(vocab, num_pairs=5)
+  reference = transformers.BertTokenizer(vocab=str(vocab), do_lower_case=True)
+  for text in [t for pair in pairs for t in pair]:
+    assert tokenizer.tokenize(text) == reference.tokenize(text)
+  inputs, _ = _real_inputs(vocab)
+  ours = BertEncoder.from_pretrained(folder)(inputs, training=False)
+  with torch.no_grad():
+    out = theirs(**_torch_inputs(inputs))
+  _close(ours["sequence_output"], out.last_hidden_state, "sequence_output", inputs["input_mask"])
+  hfc.convert(folder, tmp_path / "orig", "original")
+  assert (tmp_path / "orig" / "vocab.txt").read_bytes() == vocab.read_bytes()
+
+
 def _transformers_folder(folder, architecture, hf_act, seed=0):
   """A model made by transformers (random init, every parameter then moved off its init so that
   biases and LayerNorms are not 0 / 1) and save_pretrained; the tokenizer files as a Hub BERT
