@@ -78,9 +78,9 @@ def check_same_answers(served, ids, contexts, predictions, nbest):
 def test_cmrc2018_served_answers_equal_the_python_path(tmp_path):
   """40 real CMRC 2018 dev questions, contexts of 3-10 windows (max_seq_length 96, doc_stride
   32): the served answer, its character offsets and score are the Python path's prediction, and
-  saved_model_cli lists the documented signature. Mutations caught: the max-context test
-  dropped (is_max = in_doc: 4 answers differ); windows every doc_stride + 1 tokens (the served
-  graph's step: answers differ); start_logit used twice in the score."""
+  saved_model_cli lists the documented signature. Mutations caught (tried in
+  squad_serving.py): the max-context test dropped (is_max = in_doc); windows every
+  doc_stride + 1 tokens."""
   from finetuning.squad_serving import ReaderSettings
   from serving_checks import saved_model_cli_show, signature_inputs_and_outputs
   vocab = shared_path("vocab/chinese_vocab.txt")
