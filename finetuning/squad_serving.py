@@ -170,30 +170,28 @@ class ReaderServer(tf.Module):
              (ends[:, None, :] - starts[:, :, None] + 1 <= s.max_answer_length))
     scores = start_values[:, :, None] + end_values[:, None, :]
     scores = tf.reshape(tf.where(valid, scores, -float("inf")), [-1, n * n])
+    # Each window's best pair, then each example's best window (the first on ties, as the
+    # stable sort of squad_postprocess); examples without a valid span take the padding row.
     window_best = tf.reduce_max(scores, axis=1)
-    window_choice = tf.argmax(scores, axis=1)
+    choice = tf.argmax(scores, axis=1)
+    start_piece = tf.gather(piece, tf.gather(starts, choice // n, batch_dims=1), batch_dims=1)
+    end_piece = tf.gather(piece, tf.gather(ends, choice % n, batch_dims=1), batch_dims=1)
     example_best = tf.math.unsorted_segment_max(window_best, window_row, batch)
+    # (a segment max over only -inf values is the lowest finite float64, not -inf)
+    found = tf.math.unsorted_segment_max(tf.cast(tf.math.is_finite(window_best), tf.int32),
+                                         window_row, batch) > 0
     is_top = window_best == tf.gather(example_best, window_row)
-    chosen_window = tf.math.unsorted_segment_min(
-        tf.where(is_top, tf.range(num_all), num_all), window_row, batch)
-    found = tf.math.is_finite(example_best)
-    w = tf.minimum(chosen_window, tf.maximum(num_all - 1, 0))
-    choice = tf.gather(tf.concat([window_choice, [0]], 0), tf.where(found, w, num_all))
-    start_pos = tf.gather(tf.concat([starts, tf.zeros([1, n], tf.int64)], 0),
-                          tf.where(found, w, num_all))
-    end_pos = tf.gather(tf.concat([ends, tf.zeros([1, n], tf.int64)], 0),
-                        tf.where(found, w, num_all))
-    start_pos = tf.gather(start_pos, choice // n, batch_dims=1)
-    end_pos = tf.gather(end_pos, choice % n, batch_dims=1)
-    pieces = tf.concat([tf.reshape(piece, [-1]), [0]], 0)
-    flat_at = tf.where(found, w, num_all) * seq
+    chosen = tf.math.unsorted_segment_min(tf.where(is_top, tf.range(num_all), num_all),
+                                          window_row, batch)
+    chosen = tf.where(found, chosen, num_all)
 
-    def char_at(position, chars):
-      index = tf.gather(pieces, tf.minimum(flat_at + position, num_all * seq))
-      return tf.gather(tf.concat([chars, [0]], 0), tf.minimum(index, num_pieces))
+    def pick(values, index):
+      return tf.gather(tf.concat([values, tf.zeros([1], values.dtype)], 0), index)
 
-    start_char = tf.where(found, char_at(start_pos, char_start), 0)
-    end_char = tf.where(found, char_at(end_pos, char_end), 0)
+    start_char = pick(char_start, pick(start_piece, chosen))
+    end_char = pick(char_end, pick(end_piece, chosen))
+    start_char = tf.where(found, start_char, 0)
+    end_char = tf.where(found, end_char, 0)
     result = {"score": tf.cast(tf.where(found, example_best, tf.float32.min), tf.float32)}
     if s.version_2_with_negative:
       # float32 sums, as squad_postprocess adds the numpy logits

@@ -133,3 +133,28 @@ def test_squad_v2_served_answers_and_null_equal_the_python_path(tmp_path):
   from serving_checks import saved_model_cli_show, signature_inputs_and_outputs
   assert signature_inputs_and_outputs(saved_model_cli_show(export)) == (
       {"question", "context"}, {"answer", "start_char", "end_char", "score", "no_answer_score"})
+
+
+def test_no_valid_span_empty_contexts_and_empty_batch():
+  """Questions without a valid span (max_answer_length 0, where predictions.json says "empty"),
+  among them empty and whitespace-only contexts, and an empty batch: empty answers, offsets 0,
+  the lowest float32 as score, in SQuAD 1.1 and 2.0 exports. Mutation caught: `found` taken from
+  the segment max of the scores (an all -inf segment's max is the lowest finite float64: the
+  span of the padding pair was returned)."""
+  import tensorflow as tf
+  from bert_tf import FastTokenizer
+  from finetuning.squad_serving import ReaderServer, ReaderSettings
+  tokenizer = FastTokenizer(shared_path("vocab/uncased_vocab.txt"))
+  model = random_model(None, dict(TINY_CONFIG, vocab_size=30522, max_position_embeddings=32), 32)
+  lowest = np.finfo(np.float32).min
+  for version_2 in (False, True):
+    server = ReaderServer(model, tokenizer, ReaderSettings(
+        max_seq_length=32, doc_stride=8, max_query_length=8, max_answer_length=0,
+        version_2_with_negative=version_2))
+    serve = server._serve  # pylint: disable=protected-access  (eagerly: no 10 s tracing)
+    out = serve(tf.constant(["who?", "what", "", "x"]),
+                tf.constant(["Some context here.", "a b c " * 20, "", " \u3000\n"]))
+    assert out["answer"].numpy().tolist() == [b""] * 4
+    assert out["start_char"].numpy().tolist() == out["end_char"].numpy().tolist() == [0] * 4
+    assert out["score"].numpy().tolist() == [lowest] * 4
+    assert serve(tf.constant([], tf.string), tf.constant([], tf.string))["answer"].shape == (0,)
