@@ -101,6 +101,31 @@ def test_cmrc2018_served_answers_equal_the_python_path(tmp_path):
 
 
 @pytest.mark.slow
+def test_squad_uncased_served_answers_equal_the_python_path(tmp_path):
+  """40 real SQuAD v1.1 dev questions (ExpMRC subset) with Google's uncased vocabulary and the
+  original's whitespace-only doc tokens (--nosplit_cjk_characters): the served answers are
+  get_final_text's (lower-cased model, cased context; spans inside a doc token such as a word
+  and its punctuation), offsets and scores as the Python path. Mutation caught: the piece
+  offsets ignored (each span widened to whole doc tokens: answers keep their punctuation)."""
+  from finetuning.squad_serving import ReaderSettings
+  vocab = shared_path("vocab/uncased_vocab.txt")
+  data = subset(shared_path("squad/expmrc-squad-dev.json"), tmp_path / "dev.json", 40)
+  config = dict(TINY_CONFIG, vocab_size=30522, max_position_embeddings=96)
+  settings = ReaderSettings(max_seq_length=96, doc_stride=32, max_query_length=24,
+                            split_cjk_characters=False)
+  model = random_model(tmp_path, config, settings.max_seq_length)
+  _, features, predictions, nbest, _ = python_path(model, vocab, data, settings)
+  ids, questions, contexts = contexts_and_questions(data)
+  _, served = export_and_serve(tmp_path, model, vocab, settings, questions, contexts)
+  check_same_answers(served, ids, contexts, predictions, nbest)
+  assert (windows_per_question(features) > 1).sum() >= 30
+  inside_a_word = [a for a, s, e, c in zip(served["answer"], served["start_char"],
+                                           served["end_char"], contexts)
+                   if c[s - 1:s].strip() or c[e:e + 1].strip()]
+  assert len(inside_a_word) >= 3, inside_a_word
+
+
+@pytest.mark.slow
 def test_squad_v2_served_answers_and_null_equal_the_python_path(tmp_path):
   """Real SQuAD v1.1 dev questions (ExpMRC subset) with Google's uncased vocabulary, served by a
   SQuAD 2.0 export: the span as the Python path, and an empty answer exactly where
