@@ -45,6 +45,11 @@ class ReaderSettings:
   null_score_diff_threshold: float = 0.0
   split_cjk_characters: bool = True
 
+  def __post_init__(self):
+    if self.max_seq_length <= self.max_query_length + 3:
+      raise ValueError(f"max_seq_length={self.max_seq_length} leaves no room for the context "
+                       f"after max_query_length={self.max_query_length} + 3")
+
 
 def _in_set(codes, values):
   return tf.reduce_any(codes[:, None] == tf.constant(values, tf.int32)[None, :], axis=1)
@@ -89,126 +94,133 @@ class ReaderServer(tf.Module):
                                 unit="UTF8_CHAR")
     return strings, token_row, first, end
 
-  def _serve(self, question, context):
-    s = self.settings
-    seq = s.max_seq_length
-    batch = tf.shape(context, out_type=tf.int64)[0]
+  def _context_pieces(self, context):
+    """WordPiece ids of the contexts [batch, (pieces)] and each piece's character span."""
     strings, token_row, token_first, _ = self._doc_tokens(context)
     ids, piece_start, piece_end = self.tokenizer.tokenize_with_char_offsets(strings)
     piece_token = ids.value_rowids()
-    piece_row = tf.gather(token_row, piece_token)
     offset_in_row = tf.gather(token_first, piece_token)
-    doc = tf.RaggedTensor.from_value_rowids(ids.flat_values, piece_row, nrows=batch)
-    char_start = offset_in_row + piece_start.flat_values      # per piece, in its context
-    char_end = offset_in_row + piece_end.flat_values
-    doc_len = doc.row_lengths()
-    query = self.tokenizer.tokenize_to_ids(question)[:, :s.max_query_length]
-    query_len = query.row_lengths()
+    doc = tf.RaggedTensor.from_value_rowids(ids.flat_values, tf.gather(token_row, piece_token),
+                                            nrows=tf.shape(context, out_type=tf.int64)[0])
+    return doc, offset_in_row + piece_start.flat_values, offset_in_row + piece_end.flat_values
 
-    # Windows (squad_features.window_starts): every `step` tokens until one reaches the end.
+  def _windows(self, doc, query):
+    """squad_features' windows and their model inputs, all examples' windows in one batch.
+
+    Returns a dict: row (the example of each window) and count (windows per example), [W];
+    in_doc (a context token), piece (its flat index in `doc`) [W, max_seq_length]; inputs.
+    """
+    s, seq = self.settings, self.settings.max_seq_length
+    doc_len, query_len = doc.row_lengths(), query.row_lengths()
     max_tokens = seq - query_len - 3
-    step = tf.minimum(max_tokens, s.doc_stride)
-    extra = tf.maximum(doc_len - max_tokens, 0)
-    num_windows = tf.where(doc_len == 0, tf.zeros_like(doc_len),
-                           1 + (extra + step - 1) // step)
-    window_row = tf.repeat(tf.range(batch), num_windows)
-    window_index = tf.ragged.range(num_windows).flat_values     # k-th window of its example
-    num_all = tf.shape(window_row, out_type=tf.int64)[0]
-    w_start = window_index * tf.gather(step, window_row)
-    w_len = tf.minimum(tf.gather(doc_len, window_row) - w_start,
-                       tf.gather(max_tokens, window_row))
-    q = tf.gather(query_len, window_row)[:, None]
+    step = tf.minimum(max_tokens, s.doc_stride)        # window_starts: until one reaches the end
+    count = tf.where(doc_len == 0, tf.zeros_like(doc_len),
+                     1 + (tf.maximum(doc_len - max_tokens, 0) + step - 1) // step)
+    row = tf.repeat(tf.range(tf.shape(doc_len, out_type=tf.int64)[0]), count)
+    start = tf.ragged.range(count).flat_values * tf.gather(step, row)
+    length = tf.minimum(tf.gather(doc_len, row) - start, tf.gather(max_tokens, row))[:, None]
+    q = tf.gather(query_len, row)[:, None]
     pos = tf.range(seq, dtype=tf.int64)[None, :]
-    offset = q + 2
-    in_query = (pos >= 1) & (pos <= q)
-    in_doc = (pos >= offset) & (pos < offset + w_len[:, None])
-    rows = tf.broadcast_to(window_row[:, None], tf.shape(in_doc, out_type=tf.int64))
-    query_dense = query.to_tensor(0)
-    query_dense = tf.concat([query_dense, tf.zeros([batch, 1], tf.int64)], axis=1)
+    offset = q + 2                                      # [CLS] question [SEP]
+    in_doc = (pos >= offset) & (pos < offset + length)
+    rows = tf.broadcast_to(row[:, None], tf.shape(in_doc, out_type=tf.int64))
+    token_index = start[:, None] + pos - offset        # among the example's pieces
+    piece = tf.gather(doc.row_starts(), rows) + tf.clip_by_value(
+        token_index, 0, tf.maximum(tf.gather(doc_len, rows) - 1, 0))
+    num_pieces = tf.shape(doc.flat_values, out_type=tf.int64)[0]
+    doc_at = tf.gather(tf.concat([doc.flat_values, [0]], 0), tf.minimum(piece, num_pieces))
+    query_dense = tf.concat([query.to_tensor(0), tf.zeros_like(query_len)[:, None]], axis=1)
     query_pos = tf.broadcast_to(tf.clip_by_value(
         pos - 1, 0, tf.shape(query_dense, out_type=tf.int64)[1] - 1), tf.shape(rows, tf.int64))
     query_at = tf.gather_nd(query_dense, tf.stack([rows, query_pos], axis=-1))
-    token_index = w_start[:, None] + pos - offset               # in the example's pieces
-    piece = tf.gather(doc.row_starts(), rows) + tf.clip_by_value(
-        token_index, 0, tf.maximum(tf.gather(doc_len, rows) - 1, 0))
-    num_pieces = tf.shape(ids.flat_values, out_type=tf.int64)[0]
-    doc_at = tf.gather(tf.concat([ids.flat_values, [0]], 0), tf.minimum(piece, num_pieces))
-    sep = (pos == q + 1) | (pos == offset + w_len[:, None])
-    input_ids = tf.where(pos == 0, tf.cast(self.tokenizer.cls_id, tf.int64),
-                         tf.where(in_query, query_at, tf.where(
-                             in_doc, doc_at, tf.where(sep, tf.cast(self.tokenizer.sep_id,
-                                                                   tf.int64), 0))))
-    input_mask = pos <= offset + w_len[:, None]
+    cls, sep = (tf.constant(i, tf.int64) for i in (self.tokenizer.cls_id, self.tokenizer.sep_id))
+    input_ids = tf.where(pos == 0, cls, tf.where(
+        (pos >= 1) & (pos <= q), query_at, tf.where(
+            in_doc, doc_at, tf.where((pos == q + 1) | (pos == offset + length), sep, 0))))
+    input_mask = pos <= offset + length
     segment_ids = (pos >= offset) & input_mask
-    outputs = self.model({"input_ids": tf.cast(input_ids, tf.int32),
-                          "input_mask": tf.cast(input_mask, tf.int32),
-                          "segment_ids": tf.cast(segment_ids, tf.int32)}, training=False)
-    start_logits = tf.cast(outputs["start_logits"], tf.float64)
-    end_logits = tf.cast(outputs["end_logits"], tf.float64)
-
     # Max context (squad_features.max_context_windows): the window with the best
-    # min(left, right) + 0.01 * length, the first on ties.
-    left = tf.cast(token_index - w_start[:, None], tf.float64)
-    right = tf.cast(w_start[:, None] + w_len[:, None] - 1 - token_index, tf.float64)
-    context_score = tf.minimum(left, right) + 0.01 * tf.cast(w_len[:, None], tf.float64)
-    segment = tf.where(in_doc, piece, num_pieces)                # padding -> a spare segment
+    # min(left, right) + 0.01 * length for the token, the first on ties.
+    context_score = tf.cast(tf.minimum(token_index - start[:, None],
+                                       start[:, None] + length - 1 - token_index), tf.float64)
+    context_score += 0.01 * tf.cast(length, tf.float64)
+    segment = tf.where(in_doc, piece, num_pieces)      # padding -> a spare segment
     best = tf.math.unsorted_segment_max(context_score, segment, num_pieces + 1)
     is_best = in_doc & (context_score == tf.gather(best, segment))
-    window_id = tf.broadcast_to(tf.range(num_all)[:, None], tf.shape(in_doc, out_type=tf.int64))
-    first_best = tf.math.unsorted_segment_min(tf.where(is_best, window_id, num_all), segment,
+    num_windows = tf.shape(row, out_type=tf.int64)[0]
+    window = tf.broadcast_to(tf.range(num_windows)[:, None], tf.shape(in_doc, out_type=tf.int64))
+    first_best = tf.math.unsorted_segment_min(tf.where(is_best, window, num_windows), segment,
                                               num_pieces + 1)
-    is_max = is_best & (window_id == tf.gather(first_best, segment))
+    return {"row": row, "count": count, "in_doc": in_doc, "piece": piece,
+            "is_max_context": is_best & (window == tf.gather(first_best, segment)),
+            "inputs": {"input_ids": tf.cast(input_ids, tf.int32),
+                       "input_mask": tf.cast(input_mask, tf.int32),
+                       "segment_ids": tf.cast(segment_ids, tf.int32)}}
 
-    # Candidates: the n best starts x the n best ends of each window.
-    n = min(s.n_best_size, seq)
-    start_values, starts = tf.math.top_k(start_logits, n)
-    end_values, ends = tf.math.top_k(end_logits, n)
+  def _best_spans(self, windows, start_logits, end_logits, batch):
+    """squad_postprocess' best span of each example: (found [batch], score [batch] float64,
+    first piece, last piece)."""
+    s = self.settings
+    n = min(s.n_best_size, s.max_seq_length)
+    # Candidates: the n best starts x the n best ends of each window (float64 sums, as Python).
+    start_values, starts = tf.math.top_k(tf.cast(start_logits, tf.float64), n)
+    end_values, ends = tf.math.top_k(tf.cast(end_logits, tf.float64), n)
     starts, ends = tf.cast(starts, tf.int64), tf.cast(ends, tf.int64)
-    valid = (tf.gather(is_max, starts, batch_dims=1)[:, :, None] &
-             tf.gather(in_doc, ends, batch_dims=1)[:, None, :] &
+    valid = (tf.gather(windows["is_max_context"], starts, batch_dims=1)[:, :, None] &
+             tf.gather(windows["in_doc"], ends, batch_dims=1)[:, None, :] &
              (ends[:, None, :] >= starts[:, :, None]) &
              (ends[:, None, :] - starts[:, :, None] + 1 <= s.max_answer_length))
     scores = start_values[:, :, None] + end_values[:, None, :]
     scores = tf.reshape(tf.where(valid, scores, -float("inf")), [-1, n * n])
     # Each window's best pair, then each example's best window (the first on ties, as the
-    # stable sort of squad_postprocess); examples without a valid span take the padding row.
+    # stable sort of squad_postprocess); examples without a valid span take a padding row.
     window_best = tf.reduce_max(scores, axis=1)
     choice = tf.argmax(scores, axis=1)
+    piece = windows["piece"]
     start_piece = tf.gather(piece, tf.gather(starts, choice // n, batch_dims=1), batch_dims=1)
     end_piece = tf.gather(piece, tf.gather(ends, choice % n, batch_dims=1), batch_dims=1)
-    example_best = tf.math.unsorted_segment_max(window_best, window_row, batch)
+    row = windows["row"]
+    best = tf.math.unsorted_segment_max(window_best, row, batch)
     # (a segment max over only -inf values is the lowest finite float64, not -inf)
     found = tf.math.unsorted_segment_max(tf.cast(tf.math.is_finite(window_best), tf.int32),
-                                         window_row, batch) > 0
-    is_top = window_best == tf.gather(example_best, window_row)
-    chosen = tf.math.unsorted_segment_min(tf.where(is_top, tf.range(num_all), num_all),
-                                          window_row, batch)
-    chosen = tf.where(found, chosen, num_all)
+                                         row, batch) > 0
+    num_windows = tf.shape(row, out_type=tf.int64)[0]
+    chosen = tf.math.unsorted_segment_min(
+        tf.where(window_best == tf.gather(best, row), tf.range(num_windows), num_windows),
+        row, batch)
+    chosen = tf.where(found, chosen, num_windows)
+    return found, best, _pick(start_piece, chosen), _pick(end_piece, chosen)
 
-    def pick(values, index):
-      return tf.gather(tf.concat([values, tf.zeros([1], values.dtype)], 0), index)
-
-    start_char = pick(char_start, pick(start_piece, chosen))
-    end_char = pick(char_end, pick(end_piece, chosen))
-    start_char = tf.where(found, start_char, 0)
-    end_char = tf.where(found, end_char, 0)
-    result = {"score": tf.cast(tf.where(found, example_best, tf.float32.min), tf.float32)}
+  def _serve(self, question, context):
+    s = self.settings
+    batch = tf.shape(context, out_type=tf.int64)[0]
+    doc, char_start, char_end = self._context_pieces(context)
+    query = self.tokenizer.tokenize_to_ids(question)[:, :s.max_query_length]
+    windows = self._windows(doc, query)
+    outputs = self.model(windows["inputs"], training=False)
+    found, best, start_piece, end_piece = self._best_spans(
+        windows, outputs["start_logits"], outputs["end_logits"], batch)
+    result = {"score": tf.cast(tf.where(found, best, tf.float32.min), tf.float32)}
     if s.version_2_with_negative:
       # float32 sums, as squad_postprocess adds the numpy logits
       null = tf.math.unsorted_segment_min(
           tf.cast(outputs["start_logits"][:, 0] + outputs["end_logits"][:, 0], tf.float64),
-          window_row, batch)
-      null = tf.where(num_windows > 0, null, 0.0)
-      no_answer = ~found | (null - example_best > s.null_score_diff_threshold)
-      found = found & ~no_answer
-      start_char = tf.where(found, start_char, 0)
-      end_char = tf.where(found, end_char, 0)
+          windows["row"], batch)
+      null = tf.where(windows["count"] > 0, null, 0.0)
+      found &= null - best <= s.null_score_diff_threshold
       result["no_answer_score"] = tf.cast(null, tf.float32)
+    start_char = tf.where(found, _pick(char_start, start_piece), 0)
+    end_char = tf.where(found, _pick(char_end, end_piece), 0)
     result["start_char"] = tf.cast(start_char, tf.int32)
     result["end_char"] = tf.cast(end_char, tf.int32)
     result["answer"] = tf.strings.substr(context, start_char, end_char - start_char,
                                          unit="UTF8_CHAR")
     return result
+
+
+def _pick(values, index):
+  """values[index], where index len(values) (a padding row) gives 0."""
+  return tf.gather(tf.concat([values, tf.zeros([1], values.dtype)], 0), index)
 
 
 def export_reader(export_dir, model, tokenizer, settings):
