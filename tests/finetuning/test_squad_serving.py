@@ -75,16 +75,18 @@ def check_same_answers(served, ids, contexts, predictions, nbest):
 
 
 @pytest.mark.slow
-def test_cmrc2018_served_answers_equal_the_python_path(tmp_path):
-  """40 real CMRC 2018 dev questions, contexts of 3-10 windows (max_seq_length 96, doc_stride
-  32): the served answer, its character offsets and score are the Python path's prediction, and
-  saved_model_cli lists the documented signature. Mutations caught (tried in
+@pytest.mark.parametrize("data_file", ["cmrc2018/cmrc2018_dev.json", "drcd/DRCD_dev.json"])
+def test_chinese_served_answers_equal_the_python_path(tmp_path, data_file):
+  """40 real CMRC 2018 (simplified) and DRCD (traditional Chinese) dev questions, most contexts
+  over several windows (max_seq_length 96, doc_stride 32): the served answer, its character
+  offsets and score are the Python path's prediction, and saved_model_cli lists the documented
+  signature. Mutations caught (tried in
   squad_serving.py): the max-context test dropped (is_max = in_doc); windows every
   doc_stride + 1 tokens."""
   from finetuning.squad_serving import ReaderSettings
   from serving_checks import saved_model_cli_show, signature_inputs_and_outputs
   vocab = shared_path("vocab/chinese_vocab.txt")
-  data = subset(shared_path("cmrc2018/cmrc2018_dev.json"), tmp_path / "dev.json", 40)
+  data = subset(shared_path(data_file), tmp_path / "dev.json", 40)
   settings = ReaderSettings(max_seq_length=96, doc_stride=32, max_query_length=24)
   config = dict(TINY_CONFIG, vocab_size=21128, max_position_embeddings=96)
   model = random_model(tmp_path, config, settings.max_seq_length)
