@@ -340,6 +340,46 @@ class FastTokenizer(tf.Module):
     parts = [self._tokenize(texts[i * size // k:(i + 1) * size // k]) for i in range(k)]
     return parts[0] if k == 1 else tf.concat(parts, axis=0)
 
+  def tokenize_with_char_offsets(self, texts):
+    """tokenize_to_ids plus each token's character span in its text: (ids, starts, ends), int64
+    RaggedTensors [batch, (tokens)]; text[start:end] (Python str indices, code points) is the
+    token's text in the input, e.g. "1895" of "(1895)" and the whole word of an [UNK].
+
+    The spans are tensorflow-text's offsets on the original's normalized text, read one
+    character for one character: exact when normalization keeps the character count (ASCII
+    case, accents dropped from precomposed letters, CJK). Where it does not (deleted control
+    characters, a lower case of another length) or where that tokenization does not give the
+    row's ids, every token of the row spans the whole text, as get_final_text then falls back
+    to the whole original text.
+    """
+    texts = tf.convert_to_tensor(texts, tf.string)
+    ids = self._tokenize_to_ids(texts)
+    normalized = self.normalize(texts)
+    pieces, byte_starts, byte_ends = self._wordpiece.tokenize_with_offsets(normalized)
+    _, char_bytes = tf.strings.unicode_decode_with_offsets(normalized, "UTF-8")
+    rows = tf.shape(texts, out_type=tf.int64)[0]
+    # Byte offset -> the number of characters starting before it (a sentinel column keeps the
+    # sorted rows non-empty).
+    sorted_bytes = tf.concat([char_bytes.to_tensor(tf.int64.max),
+                              tf.fill([rows, 1], tf.int64.max)], axis=1)
+    width = tf.reduce_max(tf.concat([ids.row_lengths(), pieces.row_lengths(), [0]], axis=0))
+
+    def to_chars(byte_offsets):
+      dense = tf.concat([byte_offsets.to_tensor(0, shape=tf.stack([rows, width])),
+                         tf.zeros([rows, 1], tf.int64)], axis=1)
+      return tf.searchsorted(sorted_bytes, dense, side="left", out_type=tf.int64)[:, :-1]
+
+    num_chars = tf.strings.length(texts, unit="UTF8_CHAR", name="num_chars")
+    same_length = tf.strings.length(normalized, unit="UTF8_CHAR") == num_chars
+    same_ids = tf.reduce_all(ids.to_tensor(-1, shape=tf.stack([rows, width])) ==
+                             pieces.to_tensor(-1, shape=tf.stack([rows, width])), axis=1)
+    exact = (same_length & same_ids)[:, None]
+    starts = tf.where(exact, to_chars(byte_starts), 0)
+    ends = tf.where(exact, to_chars(byte_ends), tf.cast(num_chars, tf.int64)[:, None])
+    lengths = ids.row_lengths()
+    return (ids, tf.RaggedTensor.from_tensor(starts, lengths=lengths),
+            tf.RaggedTensor.from_tensor(ends, lengths=lengths))
+
   def tokenize_to_ids_eagerly(self, texts):
     """tokenize_to_ids without tf.function: the same ids, no 1-2 s tracing. For short-lived
     processes feeding a few large batches (data generation workers)."""

@@ -12,9 +12,11 @@
         --train_file=cmrc2018_train.json --predict_file=cmrc2018_dev.json --output_dir=out/cmrc
 
 Outputs in output_dir: checkpoints (a run resumes), TensorBoard summaries, predictions.json,
-nbest_predictions.json, null_odds.json (v2.0), and, when the predict file carries answers,
+nbest_predictions.json, null_odds.json (v2.0), when the predict file carries answers
 eval_results.txt (`key = value`, percent: exact_match, f1; for v2.0 the HasAns_/NoAns_ breakdown
-and the best thresholds; for Chinese data the CMRC 2018 evaluation).
+and the best thresholds; for Chinese data the CMRC 2018 evaluation), and after training a
+SavedModel that takes a raw question and context and returns the answer with its character
+offsets (saved_model/ with task.json; docs/serving.md).
 """
 import json
 import os
@@ -43,6 +45,7 @@ flags.DEFINE_enum("evaluation", "auto", ["auto", "squad", "cmrc2018"], "Metric d
                   "auto picks cmrc2018 for Chinese predict files.")
 flags.DEFINE_bool("split_cjk_characters", True, "Each CJK character of a context is a doc token "
                   "(needed for Chinese; False is the original's whitespace-only split).")
+flags.DEFINE_bool("export_saved_model", True, "After training, export a raw-text SavedModel.")
 common_flags.define_model_flags()
 common_flags.define_run_flags(train_batch_size=32, learning_rate=5e-5, num_train_epochs=3.0)
 flags.mark_flags_as_required(["output_dir"])
@@ -109,6 +112,16 @@ def main(argv):
       [train_record], sf.parse_fn(FLAGS.max_seq_length, True), FLAGS.train_batch_size, FLAGS.seed)
                 if FLAGS.do_train else None)
   common_flags.train_or_restore(trainer, model, dataset_fn, init_fn, vocab_file)
+  if FLAGS.do_train and FLAGS.export_saved_model:
+    from bert_tf import FastTokenizer  # pylint: disable=import-outside-toplevel
+    from finetuning.squad_serving import ReaderSettings, export_reader  # pylint: disable=import-outside-toplevel
+    settings = ReaderSettings(
+        FLAGS.max_seq_length, FLAGS.doc_stride, FLAGS.max_query_length, FLAGS.n_best_size,
+        FLAGS.max_answer_length, FLAGS.version_2_with_negative, FLAGS.null_score_diff_threshold,
+        FLAGS.split_cjk_characters)
+    path = export_reader(os.path.join(FLAGS.output_dir, "saved_model"), model,
+                         FastTokenizer(vocab_file, do_lower_case=FLAGS.do_lower_case), settings)
+    logging.info("raw-text SavedModel exported to %s", path)
 
   if FLAGS.do_predict:
     examples, _ = read_squad_examples(FLAGS.predict_file, False, FLAGS.version_2_with_negative,

@@ -48,9 +48,18 @@ class ClassifierServer(tf.Module):
 
 def export_classifier(export_dir, model, tokenizer, max_seq_length, task):
   """Writes the SavedModel (signature `serving_default`: text_a [, text_b] -> outputs) and a
-  `task.json` describing labels and inputs. Written to a temporary folder, then renamed."""
+  `task.json` describing labels and inputs."""
   server = ClassifierServer(model, tokenizer, max_seq_length, task.labels, task.is_pair,
                             task.is_regression)
+  return save_server(server, export_dir, {
+      "task_name": task.name, "labels": list(task.labels), "is_pair": task.is_pair,
+      "is_regression": task.is_regression, "max_seq_length": max_seq_length,
+      "inputs": ["text_a", "text_b"] if task.is_pair else ["text_a"]})
+
+
+def save_server(server, export_dir, description):
+  """Saves `server` (a tf.Module whose `serve` is the signature `serving_default`) and
+  `description` as task.json, to a temporary folder renamed to export_dir when complete."""
   export_dir = str(export_dir)
   tmp = export_dir.rstrip("/") + ".incomplete"
   if tf.io.gfile.exists(tmp):
@@ -58,9 +67,7 @@ def export_classifier(export_dir, model, tokenizer, max_seq_length, task):
   with kernels.portable():   # plain ops: the export may serve on a GPU or a binary without XLA
     tf.saved_model.save(server, tmp, signatures={"serving_default": server.serve})
   with tf.io.gfile.GFile(os.path.join(tmp, "task.json"), "w") as f:
-    json.dump({"task_name": task.name, "labels": list(task.labels), "is_pair": task.is_pair,
-               "is_regression": task.is_regression, "max_seq_length": max_seq_length,
-               "inputs": ["text_a", "text_b"] if task.is_pair else ["text_a"]}, f, indent=1)
+    json.dump(description, f, indent=1)
   if tf.io.gfile.exists(export_dir):
     tf.io.gfile.rmtree(export_dir)
   tf.io.gfile.rename(tmp, export_dir)

@@ -194,3 +194,40 @@ def test_real_corpus_matches_full_tokenizer_on_every_line(setting):
   mismatched = [i for i in range(len(lines)) if got[i] != list(expected[i])]
   assert not mismatched, (f"{len(mismatched)} of {len(lines)} lines differ, "
                           f"first: {lines[mismatched[0]]!r}")
+
+
+@pytest.mark.parametrize("vocab, data", [(corpora.UNCASED_VOCAB, "squad/expmrc-squad-dev.json"),
+                                         (corpora.CHINESE_VOCAB,
+                                          "cmrc2018/cmrc2018_dev.json")])
+def test_char_offsets_spell_each_token(vocab, data):
+  """tokenize_with_char_offsets on the whitespace-separated words of real SQuAD / CMRC 2018
+  contexts (what run_squad's served graph tokenizes): the ids are tokenize_to_ids'; every token
+  but [UNK] is the original's normalization of its span of the word (## removed), spans follow
+  each other; a word whose normalization changes its length spans whole. Mutation caught:
+  byte offsets used as character offsets (the Chinese words fail)."""
+  import json
+  contexts = [p["context"] for a in json.loads(shared_path(data).read_text("utf-8"))["data"]
+              for p in a["paragraphs"]][:40]
+  words = sorted({w for c in contexts for w in c.split()})[:3000]
+  words += ["(1895)", "Café,", "a\u200bb", "İstanbul", ""]
+  fast = fast_tokenizer(vocab, True)
+  ids, starts, ends = fast.tokenize_with_char_offsets(tf.constant(words))
+  assert ids.to_list() == fast.tokenize_to_ids(tf.constant(words)).to_list()
+  basic = BasicTokenizer(do_lower_case=True)
+  unk = fast.unk_id
+  full = FullTokenizer(shared_path(vocab), do_lower_case=True)
+  checked = 0
+  for word, row_ids, row_starts, row_ends in zip(words, ids.to_list(), starts.to_list(),
+                                                 ends.to_list()):
+    tokens = full.convert_ids_to_tokens(row_ids)
+    whole = len("".join(basic.tokenize(word))) != len("".join(word.split()))
+    if whole:
+      assert all(s == 0 and e == len(word) for s, e in zip(row_starts, row_ends)), word
+      continue
+    for token, token_id, s, e in zip(tokens, row_ids, row_starts, row_ends):
+      assert 0 <= s < e <= len(word), (word, token)
+      if token_id != unk:
+        assert "".join(basic.tokenize(word[s:e])) == token.removeprefix("##"), (word, token)
+        checked += 1
+    assert all(e <= s for e, s in zip(row_ends, row_starts[1:])), word
+  assert checked > 2000

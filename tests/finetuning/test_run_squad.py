@@ -109,7 +109,8 @@ def test_run_squad_learns_a_synthetic_task(tmp_path):
   the one colour word of the context (tests/finetuning/synthetic_tasks.py): exact match above
   90 on 100 other questions (it reaches 100 here; a random span of these contexts scores near
   5). The official scorer program on the written predictions.json gives the figures of
-  eval_results.txt. Mutation caught: end_position one token late in squad_features (EM 19)."""
+  eval_results.txt, and the exported raw-text SavedModel gives the answers of predictions.json.
+  Mutation caught: end_position one token late in squad_features (EM 19)."""
   (tmp_path / "train.json").write_text(json.dumps(squad_dataset(300, seed=2)))
   (tmp_path / "dev.json").write_text(json.dumps(squad_dataset(100, seed=3)))
   out = tmp_path / "out"
@@ -128,3 +129,14 @@ def test_run_squad_learns_a_synthetic_task(tmp_path):
   assert scored.returncode == 0, scored.stderr
   assert json.loads(scored.stdout) == pytest.approx(
       {k: metrics[k] for k in ("exact_match", "f1")})
+  # The raw-text SavedModel written after training answers as predictions.json, from a process
+  # with TensorFlow and tensorflow-text only.
+  from serving_checks import serve_in_fresh_process
+  dev = json.loads((tmp_path / "dev.json").read_text())
+  rows = [(qa["id"], qa["question"], p["context"]) for a in dev["data"] for p in a["paragraphs"]
+          for qa in p["qas"]]
+  served = serve_in_fresh_process(out / "saved_model", {"question": [r[1] for r in rows],
+                                                        "context": [r[2] for r in rows]})
+  predictions = json.loads((out / "predictions.json").read_text())
+  assert served["answer"] == [predictions[r[0]] for r in rows]
+  assert json.loads((out / "saved_model" / "task.json").read_text())["max_seq_length"] == 32
