@@ -166,6 +166,19 @@ def test_run_ner_cluener_with_crf(tmp_path, tiny_chinese_model):
           assert prediction["text"][start:end + 1] == entity
   reader = tf.train.load_checkpoint(str(out / "export" / "bert_model.ckpt"))
   assert reader.get_variable_to_shape_map()["crf/transitions"] == [21, 21]
+  # The raw-text SavedModel (CRF in graph), from a fresh process, finds the entities of
+  # test_predictions.json (run_ner's Python path) on the same texts.
+  from serving_checks import serve_in_fresh_process
+  served = serve_in_fresh_process(out / "saved_model", {"text": [r["text"] for r in inputs]})
+  for i, prediction in enumerate(predictions):
+    label = {}
+    for j in range(served["num_entities"][i]):
+      start, end = served["start_char"][i][j], served["end_char"][i][j]
+      assert prediction["text"][start:end] == served["entity_text"][i][j]
+      label.setdefault(served["entity_type"][i][j], {}).setdefault(
+          served["entity_text"][i][j], []).append([start, end - 1])
+    assert label == prediction["label"], i
+  assert json.loads((out / "saved_model" / "task.json").read_text())["use_crf"] is True
 
 
 def test_crf_prediction_is_viterbi_over_words():
