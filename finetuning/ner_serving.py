@@ -133,8 +133,9 @@ class NerServer(tf.Module):
       return window, tf.where(valid, before + length, used), before
 
     zeros = tf.zeros([batch], tf.int32)
-    window, _, before = tf.scan(step, tf.transpose(per_row.to_tensor(0)),
-                                initializer=(zeros, zeros, zeros))
+    # One more column of padding: tf.scan cannot stack zero steps (a batch without words).
+    padded = tf.pad(per_row.to_tensor(0), [[0, 0], [0, 1]])
+    window, _, before = tf.scan(step, tf.transpose(padded), initializer=(zeros, zeros, zeros))
     mask = tf.sequence_mask(words_per_row, tf.shape(window)[0])
     return (tf.boolean_mask(tf.transpose(window), mask),
             tf.boolean_mask(tf.transpose(before), mask), words_per_row)

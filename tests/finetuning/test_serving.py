@@ -119,7 +119,7 @@ def test_ner_export_english_words_matches_python_path(tmp_path):
   task = ner.get_task("conll2003")
   sentences = ner.read_token_lines(str(shared_path("conll2003/valid.txt")), "dev")[:10]
   texts = [" ".join(s.words) for s in sentences] + [
-      "Mr. O'Neil (of Zürich) met J.R.R. Tolkien's editor, in \u200bNew  York\u3000yesterday!",
+      "Mr. O'Neil (of Zürich) met J.R.R. Tolkien's editor, in \u200b New  York\u3000yesterday!",
       "U.N. official Ekeus heads for Baghdad."]
   model = _tagger(_config(TINY_CONFIG, vocab_size=30522), task.labels, False, 16,
                   {"I-PER": 2.0, "B-PER": 1.0, "O": 1.0, "I-ORG": 0.5})
@@ -133,6 +133,25 @@ def test_ner_export_english_words_matches_python_path(tmp_path):
             else v for k, v in served.items()}
   assert served_entities(served) == expected
   del export_ner  # the export itself is checked on CLUENER
+
+
+@pytest.mark.parametrize("use_crf", [False, True])
+def test_ner_server_batches_without_words(small_vocab, use_crf):
+  """Empty texts, texts of whitespace only and an empty batch give no entities (outputs
+  [batch, 0]; num_entities 0) instead of an error. Mutation caught: no padding step before the
+  windows' tf.scan ("Tried to stack elements of an empty list")."""
+  from bert_tf import FastTokenizer
+  from finetuning.models import BertTokenTagger
+  from finetuning.ner_serving import NerServer
+  from finetuning.tasks import ner
+  labels = ner.get_task("conll2003").labels
+  model = BertTokenTagger(_config(TINY_CONFIG), len(labels), use_crf=use_crf, seq_length=8)
+  server = NerServer(model, FastTokenizer(str(small_vocab)), 8, labels, False, use_crf)
+  for texts in (["", " \t "], []):
+    outputs = server.serve(tf.constant(texts, tf.string))
+    assert outputs["num_entities"].numpy().tolist() == [0] * len(texts)
+    assert outputs["entity_text"].shape == (len(texts), 0)
+    assert outputs["start_char"].dtype == tf.int32
 
 
 def test_split_words_by_hand():
@@ -185,7 +204,8 @@ def test_classifier_export_real_data(tmp_path, task_name, folder):
   """Real ChnSentiCorp texts (long: truncated) and LCQMC pairs through a tiny classifier's
   raw-text export in a fresh process: logits equal run_classifier's Python path
   (classifier_features.convert_examples, then the Keras model) within 1e-5, labels equal.
-  Mutation caught: the export's max_seq_length one less than the Python path's."""
+  Mutation caught (ChnSentiCorp case): the export's max_seq_length one less than the Python
+  path's."""
   from bert_tf import FastTokenizer
   from finetuning import classifier_features as cf
   from finetuning.models import BertClassifier
