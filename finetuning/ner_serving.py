@@ -50,11 +50,16 @@ def split_words(text, per_character):
   return words
 
 
+class NotBioError(ValueError):
+  """Labels the served decoding cannot read."""
+
+
 def check_bio(labels):
-  """The served decoding reads B-/I-/O tags (every task's tags are BIO after reading)."""
+  """The served decoding reads B-/I-/O tags (every task's tags are BIO after reading; a `bio`
+  task given other tags with --labels is not)."""
   bad = [label for label in labels if label != "O" and label[:2] not in ("B-", "I-")]
   if bad or "O" not in labels:
-    raise ValueError(f"NER export needs BIO labels with 'O'; got {list(labels)}")
+    raise NotBioError(f"the NER export reads BIO tags and 'O'; the labels {list(labels)} are not")
 
 
 def _previous(values, fill):

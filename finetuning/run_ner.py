@@ -52,7 +52,7 @@ def main(argv):
   from bert_tf import FastTokenizer, FullTokenizer, training  # pylint: disable=import-outside-toplevel
   from finetuning import input_pipeline, ner_features as nf, ner_metrics  # pylint: disable=import-outside-toplevel
   from finetuning.models import BertTokenTagger  # pylint: disable=import-outside-toplevel
-  from finetuning.ner_serving import export_ner  # pylint: disable=import-outside-toplevel
+  from finetuning.ner_serving import NotBioError, export_ner  # pylint: disable=import-outside-toplevel
   from finetuning.objectives import TaggingObjective  # pylint: disable=import-outside-toplevel
   from finetuning.tasks import ner  # pylint: disable=import-outside-toplevel
 
@@ -96,10 +96,13 @@ def main(argv):
                                                   FLAGS.seed) if FLAGS.do_train else None)
   common_flags.train_or_restore(trainer, model, dataset_fn, init_fn, vocab_file)
   if FLAGS.do_train and FLAGS.export_saved_model:
-    path = export_ner(os.path.join(FLAGS.output_dir, "saved_model"), model,
-                      FastTokenizer(vocab_file, do_lower_case=FLAGS.do_lower_case),
-                      FLAGS.max_seq_length, task, FLAGS.use_crf)
-    logging.info("raw-text SavedModel exported to %s", path)
+    try:
+      path = export_ner(os.path.join(FLAGS.output_dir, "saved_model"), model,
+                        FastTokenizer(vocab_file, do_lower_case=FLAGS.do_lower_case),
+                        FLAGS.max_seq_length, task, FLAGS.use_crf)
+      logging.info("raw-text SavedModel exported to %s", path)
+    except NotBioError as e:  # a bio task with other tags: the checkpoint is still written
+      logging.warning("no raw-text SavedModel: %s", e)
 
   def predict(split, batch_size):
     examples = task.read_examples(FLAGS.data_dir, split)

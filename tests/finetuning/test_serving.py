@@ -152,6 +152,16 @@ def test_ner_server_batches_without_words(small_vocab, use_crf):
     assert outputs["start_char"].dtype == tf.int32
 
 
+def test_ner_export_refuses_tags_it_cannot_read():
+  """BIOES-style tags (a bio task given --labels) raise NotBioError, which run_ner turns into a
+  warning, instead of an export that would read them as something else. Mutation caught:
+  check_bio accepting any prefix."""
+  from finetuning.ner_serving import NerServer, NotBioError, check_bio
+  check_bio(("O", "B-PER", "I-PER"))
+  with pytest.raises(NotBioError, match="S-PER"):
+    NerServer(None, None, 8, ("O", "B-PER", "I-PER", "S-PER", "E-PER"), False, False)
+
+
 def test_split_words_by_hand():
   """split_words: whitespace drops, punctuation and CJK characters stand alone, offsets are str
   positions. Mutation caught: CJK characters kept inside the word before them."""
