@@ -326,6 +326,13 @@ class FastTokenizer(tf.Module):
     spaced = tf.strings.regex_replace(self.normalize(texts), f"[{self._tables.splits}]", " \\0 ")
     return tf.strings.split(spaced)  # on ASCII whitespace, of which only " " is left
 
+  def word_break_classes(self):
+    """RE2 bracket-expression bodies (whitespace, split): the characters BasicTokenizer breaks
+    words at (dropping them) and the ones it makes words of their own (punctuation, CJK), by
+    the same Python tables as the tokenizer. For splitting raw text at the original characters,
+    keeping their offsets (the NER SavedModel)."""
+    return " " + self._tables.spaces, self._tables.splits
+
   def word_pieces(self, words):
     """WordPiece ids of already split words: RaggedTensor [batch, (words), (pieces)]."""
     too_long = tf.strings.length(words, unit="UTF8_CHAR") > self.max_input_chars_per_word

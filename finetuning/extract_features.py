@@ -11,7 +11,9 @@ layer averaged over the real tokens) sentence vectors. --output_format=npz write
 (layers [n, num_layers, max_seq_length, hidden], input_mask, pooled_output, mean_pooled), for
 large inputs. --attention_dir writes, for input line --attention_line, every layer's attention
 probabilities (attention.npy: [layers, heads, tokens, tokens]) and one heat-map PNG per layer
-with a panel per head.
+with a panel per head. --export_dir writes a SavedModel that takes raw text and returns the two
+sentence vectors (signatures serving_default: text_a, and pair: text_a, text_b; docs/serving.md);
+with it, --input_file and --output_file may be left out.
 """
 import io
 import json
@@ -34,13 +36,19 @@ flags.DEFINE_enum("output_format", "jsonl", ["jsonl", "npz"], "jsonl: the origin
                   "npz: NumPy arrays.")
 flags.DEFINE_string("attention_dir", None, "Write attention maps (npy and PNG per layer) here.")
 flags.DEFINE_integer("attention_line", 0, "Input line whose attention is drawn.")
+flags.DEFINE_string("export_dir", None, "Write a raw-text SavedModel (pooled_output, mean_pooled "
+                    "per text or pair) here.")
 flags.DEFINE_bool("use_tpu", False, "Accepted for compatibility; features are extracted on the "
                   "local device.")
 flags.DEFINE_string("master", None, "Unused (compatibility).")
 flags.DEFINE_integer("num_tpu_cores", 8, "Unused (compatibility).")
 flags.DEFINE_bool("use_one_hot_embeddings", False, "Unused (compatibility).")
 common_flags.define_model_flags()
-flags.mark_flags_as_required(["input_file", "output_file"])
+flags.register_multi_flags_validator(
+    ["input_file", "output_file", "export_dir"],
+    lambda f: f["export_dir"] is not None or (f["input_file"] is not None and
+                                              f["output_file"] is not None),
+    "--input_file and --output_file are required (unless --export_dir is set)")
 
 
 def read_inputs(path):
@@ -128,7 +136,13 @@ def draw_attention(maps, tokens, directory):
 def main(argv):
   del argv
   errors.check_positive(batch_size=FLAGS.batch_size, max_seq_length=FLAGS.max_seq_length)
-  files.check_output_file(FLAGS.output_file)
+  extracting = FLAGS.input_file is not None
+  if extracting and FLAGS.output_file is None:
+    raise app.UsageError("--input_file is set: set --output_file too")
+  if extracting:
+    files.check_output_file(FLAGS.output_file)
+  if FLAGS.export_dir:
+    files.check_output_dir(FLAGS.export_dir, "export_dir")
   if FLAGS.attention_dir:
     files.check_output_dir(FLAGS.attention_dir, "attention_dir")
   config_file, vocab_file, init_checkpoint = common_flags.resolve_model_files()
@@ -161,6 +175,12 @@ def main(argv):
     from bert_tf.training import init_fn_from  # pylint: disable=import-outside-toplevel
     init_fn_from(init_checkpoint)(encoder)
   tokenizer = FastTokenizer(vocab_file, do_lower_case=FLAGS.do_lower_case)
+  if FLAGS.export_dir:
+    from finetuning.serving import export_feature_extractor  # pylint: disable=import-outside-toplevel
+    path = export_feature_extractor(FLAGS.export_dir, encoder, tokenizer, FLAGS.max_seq_length)
+    logging.info("raw-text SavedModel exported to %s", path)
+  if not extracting:
+    return
   vocab = FullTokenizer(vocab_file, do_lower_case=FLAGS.do_lower_case)
   pairs = read_inputs(FLAGS.input_file)
   features = extract(encoder, tokenizer, pairs, layers, FLAGS.max_seq_length, FLAGS.batch_size)

@@ -14,8 +14,9 @@
 Outputs in output_dir: checkpoints (a run resumes), TensorBoard summaries, eval_results.txt
 (`key = value`: precision, recall, f1 over entities with conlleval's definition, then per type,
 and global_step), eval_predictions.txt / .json and test_predictions.txt / .json in the input's
-format (CoNLL columns: word, gold, predicted; CLUENER JSON Lines with label spans), and the
-fine-tuned model as an original checkpoint (export/).
+format (CoNLL columns: word, gold, predicted; CLUENER JSON Lines with label spans), a SavedModel
+that takes raw text and returns entities with character offsets (saved_model/, with task.json;
+docs/serving.md), and the fine-tuned model as an original checkpoint (export/).
 """
 import json
 import os
@@ -34,6 +35,7 @@ flags.DEFINE_integer("max_seq_length", 128, "Tokens per window after WordPiece."
 flags.DEFINE_bool("do_eval", False, "Evaluate on the dev set.")
 flags.DEFINE_integer("eval_batch_size", 8, "Global batch size for evaluation.")
 flags.DEFINE_bool("use_crf", False, "A CRF layer on top of the per-token scores.")
+flags.DEFINE_bool("export_saved_model", True, "After training, export a raw-text SavedModel.")
 flags.DEFINE_list("labels", None, "bio task: the BIO tags (default: those of the train file).")
 common_flags.define_model_flags()
 common_flags.define_run_flags()
@@ -47,9 +49,10 @@ def main(argv):
   common_flags.check_run_flags("eval_batch_size")
   config_file, vocab_file, init_checkpoint = common_flags.resolve_model_files()
   import numpy as np  # pylint: disable=import-outside-toplevel
-  from bert_tf import FullTokenizer, training  # pylint: disable=import-outside-toplevel
+  from bert_tf import FastTokenizer, FullTokenizer, training  # pylint: disable=import-outside-toplevel
   from finetuning import input_pipeline, ner_features as nf, ner_metrics  # pylint: disable=import-outside-toplevel
   from finetuning.models import BertTokenTagger  # pylint: disable=import-outside-toplevel
+  from finetuning.ner_serving import NotBioError, export_ner  # pylint: disable=import-outside-toplevel
   from finetuning.objectives import TaggingObjective  # pylint: disable=import-outside-toplevel
   from finetuning.tasks import ner  # pylint: disable=import-outside-toplevel
 
@@ -92,6 +95,14 @@ def main(argv):
   dataset_fn = (input_pipeline.training_dataset_fn([train_record], parse, FLAGS.train_batch_size,
                                                   FLAGS.seed) if FLAGS.do_train else None)
   common_flags.train_or_restore(trainer, model, dataset_fn, init_fn, vocab_file)
+  if FLAGS.do_train and FLAGS.export_saved_model:
+    try:
+      path = export_ner(os.path.join(FLAGS.output_dir, "saved_model"), model,
+                        FastTokenizer(vocab_file, do_lower_case=FLAGS.do_lower_case),
+                        FLAGS.max_seq_length, task, FLAGS.use_crf)
+      logging.info("raw-text SavedModel exported to %s", path)
+    except NotBioError as e:  # a bio task with other tags: the checkpoint is still written
+      logging.warning("no raw-text SavedModel: %s", e)
 
   def predict(split, batch_size):
     examples = task.read_examples(FLAGS.data_dir, split)

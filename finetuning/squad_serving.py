@@ -27,7 +27,7 @@ import dataclasses
 import tensorflow as tf
 
 from bert_tf.tokenization import CJK_RANGES
-from finetuning.serving import save_server
+from finetuning.serving import save_atomically
 
 _SQUAD_WHITESPACE = (0x20, 0x9, 0xD, 0xA, 0x202F)   # finetuning.tasks.squad.is_whitespace
 _PYTHON_SPACES = tuple(c for c in range(0x110000) if chr(c).isspace())   # str.isspace
@@ -231,4 +231,5 @@ def export_reader(export_dir, model, tokenizer, settings):
     outputs.append("no_answer_score")
   description = {"task_name": "squad", "inputs": ["question", "context"], "outputs": outputs,
                  "do_lower_case": bool(tokenizer.do_lower_case), **dataclasses.asdict(settings)}
-  return save_server(ReaderServer(model, tokenizer, settings), export_dir, description)
+  server = ReaderServer(model, tokenizer, settings)
+  return save_atomically(server, export_dir, {"serving_default": server.serve}, description)

@@ -53,6 +53,7 @@ class NerTask:
   labels = ()                # BIO tags, "O" first
   files = {}
   output_format = "conll"
+  per_character = False      # raw text (the SavedModel) splits into characters, not words
 
   def find_file(self, data_dir, split):
     for name in self.files[split]:
@@ -141,6 +142,7 @@ class Cluener(NerTask):
   labels = ("O",) + tuple(f"{p}-{t}" for t in types for p in ("B", "I"))
   files = {"train": ("train.json",), "dev": ("dev.json",), "test": ("test.json",)}
   output_format = "cluener"
+  per_character = True
 
   def read(self, path, split):
     examples = []

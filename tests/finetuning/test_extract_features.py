@@ -110,3 +110,24 @@ def test_attention_maps_reproduce_each_layer(tiny_config):
   row = int(np.argmin(mask.sum(1)))
   padded = mask[row] == 0
   assert padded.any() and np.all(maps.numpy()[:, row][..., padded] < 1e-3)  # none to padding
+
+
+@pytest.mark.slow
+def test_export_dir_serves_the_encoders_sentence_vectors(tmp_path, model_dir):
+  """--export_dir alone (no --input_file) writes the raw-text SavedModel; from a fresh process
+  its pooled_output and mean_pooled equal the encoder's on the FullTokenizer's tokens, for a
+  single text (serving_default) and a pair (`pair`). Mutation caught: the export built with
+  segment ids 0 for text_b (pair outputs differ)."""
+  from serving_checks import serve_in_fresh_process
+  result = subprocess.run([sys.executable, "-m", "finetuning.extract_features",
+                           f"--model_dir={model_dir}", "--max_seq_length=16", "--layers=-1",
+                           f"--export_dir={tmp_path / 'saved'}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  for signature, inputs in (("serving_default", {"text_a": ["want running"]}),
+                            ("pair", {"text_a": ["unwanted"], "text_b": ["low lowest"]})):
+    served = serve_in_fresh_process(tmp_path / "saved", inputs, signature)
+    _, outputs = direct_outputs(model_dir, inputs["text_a"][0], inputs.get("text_b", [None])[0])
+    np.testing.assert_allclose(served["pooled_output"], outputs["pooled_output"], atol=1e-5)
+    np.testing.assert_allclose(served["mean_pooled"],
+                               tf.reduce_mean(outputs["sequence_output"], axis=1), atol=1e-5)

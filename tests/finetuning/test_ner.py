@@ -110,6 +110,28 @@ def _subset_conll(source, target, sentences):
 
 
 @pytest.mark.slow
+def _served_entities_match_predictions(out, gold):
+  """Asserts that run_ner's raw-text SavedModel (out/saved_model, from a fresh process) finds, on
+  the dev sentences (words joined by spaces) whose words its split reproduces, the entities of
+  out/eval_predictions.txt (the Python path). Returns (number of sentences compared, entities)."""
+  from finetuning.ner_serving import split_words
+  from serving_checks import serve_in_fresh_process
+  blocks = [b for b in (out / "eval_predictions.txt").read_text().split("\n\n") if b.strip()]
+  texts = [" ".join(e.words) for e in gold]
+  same = [i for i, text in enumerate(texts)
+          if [w for w, _, _ in split_words(text, False)] == gold[i].words]
+  served = serve_in_fresh_process(out / "saved_model", {"text": [texts[i] for i in same]})
+  for k, i in enumerate(same):
+    words = split_words(texts[i], False)
+    predicted = [line.split(" ")[2] for line in blocks[i].splitlines()]
+    expected = [[kind, words[a][1], words[b][2], texts[i][words[a][1]:words[b][2]]]
+                for kind, a, b in ner.entities(predicted)]
+    assert [[served[name][k][j] for name in ("entity_type", "start_char", "end_char",
+                                             "entity_text")]
+            for j in range(served["num_entities"][k])] == expected, texts[i]
+  return len(same), sum(served["num_entities"])
+
+
 def test_run_ner_conll_end_to_end(tmp_path):
   data = tmp_path / "data"
   data.mkdir()
@@ -137,6 +159,10 @@ def test_run_ner_conll_end_to_end(tmp_path):
   assert [w for w, _, _ in first] == gold[0].words and [g for _, g, _ in first] == gold[0].tags
   assert all(p in ner.Conll2003.labels for _, _, p in first)
   assert (out / "test_predictions.txt").exists() and (out / "export" / "bert_model.ckpt.index").exists()
+  # The program's raw-text SavedModel agrees with eval_predictions.txt on the 41 of 94 sentences
+  # without "U.S.", "1,000" and such. This tiny model predicts no entity yet: the entity-level
+  # comparisons are the synthetic task's (below) and test_serving's.
+  assert _served_entities_match_predictions(out, gold)[0] >= 30
 
 
 @pytest.mark.slow
@@ -166,6 +192,20 @@ def test_run_ner_cluener_with_crf(tmp_path, tiny_chinese_model):
           assert prediction["text"][start:end + 1] == entity
   reader = tf.train.load_checkpoint(str(out / "export" / "bert_model.ckpt"))
   assert reader.get_variable_to_shape_map()["crf/transitions"] == [21, 21]
+  # The raw-text SavedModel (CRF in graph), from a fresh process, finds the entities of
+  # test_predictions.json (run_ner's Python path) on the same texts. (This tiny model predicts
+  # none yet: entity-level equality is tests/finetuning/test_serving.py's.)
+  from serving_checks import serve_in_fresh_process
+  served = serve_in_fresh_process(out / "saved_model", {"text": [r["text"] for r in inputs]})
+  for i, prediction in enumerate(predictions):
+    label = {}
+    for j in range(served["num_entities"][i]):
+      start, end = served["start_char"][i][j], served["end_char"][i][j]
+      assert prediction["text"][start:end] == served["entity_text"][i][j]
+      label.setdefault(served["entity_type"][i][j], {}).setdefault(
+          served["entity_text"][i][j], []).append([start, end - 1])
+    assert label == prediction["label"], i
+  assert json.loads((out / "saved_model" / "task.json").read_text())["use_crf"] is True
 
 
 def test_crf_prediction_is_viterbi_over_words():
@@ -208,6 +248,11 @@ def test_run_ner_learns_a_synthetic_bio_task(tmp_path, use_crf):
   assert result.returncode == 0, result.stderr[-3000:]
   results = read_results_file(out / "eval_results.txt")
   assert results["f1"] > 0.9, results
+  # Its raw-text SavedModel (with the CRF: Viterbi in graph) finds the entities of
+  # eval_predictions.txt on every dev sentence.
+  compared, entities = _served_entities_match_predictions(
+      out, ner.read_token_lines(str(data / "dev.txt"), "dev"))
+  assert compared == 100 and entities > 100
   if use_crf:
     labels = json.loads((out / "labels.json").read_text())
     transitions = tf.train.load_checkpoint(str(out / "export" / "bert_model.ckpt")).get_tensor(
