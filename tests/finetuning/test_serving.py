@@ -2,7 +2,7 @@
 with and without the CRF, texts longer than a window), feature extraction and the classifier
 (ChnSentiCorp single texts, LCQMC pairs). Each is called from a fresh process with TensorFlow and
 tensorflow-text only (tests/serving_client.py) and compared with the Python path: run_ner's
-convert_examples / decode / word_tags / entities, extract_features.extract, and run_classifier's
+convert_examples / decode / word_tags / entities, feature_extraction.extract, and run_classifier's
 convert_examples + the Keras model. Tiny random models with large initial weights (outputs
 differ from text to text)."""
 import json
@@ -175,11 +175,11 @@ def test_split_words_by_hand():
 @pytest.mark.slow
 def test_feature_extractor_export_matches_encoder(tmp_path):
   """Real ChnSentiCorp texts (serving_default) and LCQMC pairs (`pair`): pooled_output and
-  mean_pooled from a fresh process equal extract_features.extract's (the encoder called in
+  mean_pooled from a fresh process equal feature_extraction.extract's (the encoder called in
   Python) within 1e-5 relative. Mutations caught: the mean taken over all positions (padding
   included); text_a and text_b swapped in the pair signature."""
   from bert_tf import BertEncoder, FastTokenizer
-  from finetuning.extract_features import extract
+  from finetuning.feature_extraction import extract
   from finetuning.serving import export_feature_extractor
   from finetuning.tasks import classification
   vocab = str(shared_path("vocab/chinese_vocab.txt"))
