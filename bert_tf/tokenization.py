@@ -192,14 +192,15 @@ class WordpieceTokenizer:
     return pieces
 
 
-def _read_json(path):
+def read_json_file(path):
+  """The JSON value of a model folder's file; InputFileError naming the line when malformed."""
   import json  # pylint: disable=import-outside-toplevel
   from bert_tf.errors import InputFileError  # pylint: disable=import-outside-toplevel
   try:
     with open(path, encoding="utf-8") as f:
       return json.load(f)
-  except (OSError, ValueError) as e:
-    raise InputFileError(f"{path}: cannot be read as JSON ({e})") from None
+  except json.JSONDecodeError as e:
+    raise InputFileError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}): {e.msg}") from None
 
 
 def recorded_do_lower_case(model_dir):
@@ -209,12 +210,12 @@ def recorded_do_lower_case(model_dir):
   for name in ("tokenizer_config.json", "model_info.json"):
     path = os.path.join(str(model_dir), name)
     if os.path.exists(path):
-      value = _read_json(path).get("do_lower_case")
+      value = read_json_file(path).get("do_lower_case")
       if isinstance(value, bool):
         return value
   path = os.path.join(str(model_dir), "tokenizer.json")
   if os.path.exists(path):
-    normalizer = _read_json(path).get("normalizer") or {}
+    normalizer = read_json_file(path).get("normalizer") or {}
     if normalizer.get("type") == "BertNormalizer" and isinstance(normalizer.get("lowercase"), bool):
       return normalizer["lowercase"]
   return None
@@ -236,7 +237,7 @@ def model_vocab_file(model_dir):
     import shutil  # pylint: disable=import-outside-toplevel
     import tempfile  # pylint: disable=import-outside-toplevel
     from bert_tf.errors import InputFileError  # pylint: disable=import-outside-toplevel
-    model = _read_json(source).get("model") or {}
+    model = read_json_file(source).get("model") or {}
     vocab = model.get("vocab")
     if model.get("type") != "WordPiece" or not isinstance(vocab, dict) or model.get(
         "continuing_subword_prefix", "##") != "##":

@@ -25,7 +25,8 @@ from bert_tf.checkpoint import name_map as nm
 from bert_tf.checkpoint import original
 from bert_tf.config import RELEASED_EXTRA_FIELDS, BertConfig
 from bert_tf.errors import FlagError, InputFileError
-from bert_tf.tokenization import infer_do_lower_case, model_vocab_file, recorded_do_lower_case
+from bert_tf.tokenization import (infer_do_lower_case, model_vocab_file, read_json_file,
+                                   recorded_do_lower_case)
 
 # The one table: (original name template, Hugging Face name template, transposed). `{i}` is the
 # layer index. Rows follow name_map.py's groups; tests/checkpoint/test_huggingface.py checks that
@@ -173,14 +174,6 @@ class Model:
     self.labels, self.do_lower_case = labels, do_lower_case
 
 
-def _read_json(path):
-  try:
-    with open(path, encoding="utf-8") as f:
-      return json.load(f)
-  except json.JSONDecodeError as e:
-    raise InputFileError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}): {e.msg}") from None
-
-
 def _write_json(path, value):
   files.write_text_atomically(path, json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
@@ -218,7 +211,7 @@ def read_original(model_dir, head=None):
   model_dir = str(model_dir)
   config = BertConfig.from_json_file(os.path.join(model_dir, "bert_config.json"))
   info_file = os.path.join(model_dir, MODEL_INFO)
-  info = _read_json(info_file) if os.path.exists(info_file) else {}
+  info = read_json_file(info_file) if os.path.exists(info_file) else {}
   prefix = original.resolve_checkpoint(model_dir)
   reader = original._CheckedReader(prefix)
   names = [n for n in reader.get_variable_to_shape_map() if not nm.is_optimizer_state(n)]
@@ -331,7 +324,7 @@ def read_huggingface(model_dir):
   """Reads a Hugging Face folder into a Model; refuses what bert_tf cannot express exactly."""
   model_dir = str(model_dir)
   config_file = os.path.join(model_dir, "config.json")
-  hf = _read_json(config_file)
+  hf = read_json_file(config_file)
   architecture = _check_hf_config(hf, config_file)
   fields = {field: hf[field] for field in CONFIG_FIELDS if field in hf}
   fields["hidden_act"] = original_activation(hf.get("hidden_act", "gelu"), config_file)
@@ -412,7 +405,7 @@ def convert(input_dir, output_dir, output_format, head=None, do_lower_case=None,
     if "output_weights" not in model.variables:
       raise FlagError(f"--labels_file={labels_file}: the model's head ({model.architecture}) has no "
                       "labels")
-    labels = _read_json(labels_file)
+    labels = read_json_file(labels_file)
     if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
       raise InputFileError(f"{labels_file}: expected a JSON list of label names")
     model.labels = labels
