@@ -9,6 +9,7 @@ import os
 import pathlib
 import platform
 import statistics
+import subprocess
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -44,11 +45,26 @@ def matmul_ceiling_gflops(reps=5):
   return best
 
 
+def source_commit(root=ROOT):
+  """The commit the measured code comes from: `git rev-parse --short=12 HEAD`, with
+  " + uncommitted changes" when tracked files other than results and prose (benchmarks/results,
+  README.md, docs/) differ from it; "unknown" outside a git checkout."""
+  def git(*args):
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout
+  try:
+    commit = git("rev-parse", "--short=12", "HEAD").strip()
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                  ":!benchmarks/results", ":!README.md", ":!docs").strip()
+  except (OSError, subprocess.CalledProcessError):
+    return "unknown"
+  return commit + (" + uncommitted changes" if changed else "")
+
+
 def machine_info():
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
           "cpus": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version(),
-          "tensorflow": tf.__version__}
+          "tensorflow": tf.__version__, "commit": source_commit()}
 
 
 def markdown_table(headers, rows):

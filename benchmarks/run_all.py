@@ -28,7 +28,7 @@ import subprocess
 import sys
 import time
 
-from benchmarks.common import RESULTS, machine_info, markdown_table
+from benchmarks.common import RESULTS, machine_info, markdown_table, source_commit
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # (result name, module, title)
@@ -81,12 +81,14 @@ def run_demo(demo_dir, quick):
 
 
 def run_command(command):
-  """Runs command; returns (status, seconds, finish time in UTC)."""
+  """Runs command; returns (status, seconds, finish time in UTC, commit of the code it ran)."""
   print("$ " + " ".join(command), flush=True)
+  commit = source_commit()
   started = time.perf_counter()
   result = subprocess.run(command, cwd=ROOT)
   state = "ok" if result.returncode == 0 else f"failed (exit {result.returncode})"
-  return state, time.perf_counter() - started, time.strftime("%Y-%m-%d %H:%M", time.gmtime())
+  return (state, time.perf_counter() - started, time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+          commit)
 
 
 def _scalars(event_dir, tag):
@@ -191,12 +193,12 @@ def demo_section(demo_dir, out):
 
 
 def record_status(path, status):
-  """Merges this invocation's {name: (status, seconds, finished)} into the status file (so a
+  """Merges this invocation's {name: (status, seconds, finished, commit)} into the status file (so a
   report built after `--only` runs still says when every figure was measured); returns the
   merged table in the order demo, then BENCHMARKS."""
   history = json.loads(path.read_text()) if path.exists() else {}
-  for name, (state, seconds, finished) in status.items():
-    history[name] = {"status": state, "seconds": seconds, "finished": finished}
+  for name, (state, seconds, finished, commit) in status.items():
+    history[name] = {"status": state, "seconds": seconds, "finished": finished, "commit": commit}
   order = ["demo"] + [name for name, _, _ in BENCHMARKS]
   history = {name: history[name] for name in order if name in history}
   if status:
@@ -207,16 +209,19 @@ def record_status(path, status):
 
 
 def run_table(history, out):
-  """[name, status, seconds, finished] per benchmark with results; results older than the
-  status file give the start date their own results file records."""
+  """[name, status, seconds, finished, commit] per benchmark with results; results older than
+  the status file give the start date their own results file records."""
   rows = []
   for name in ["demo"] + [name for name, _, _ in BENCHMARKS]:
     if name in history:
       run = history[name]
-      rows.append([name, run["status"], f"{run['seconds']:.0f}", run["finished"]])
+      rows.append([name, run["status"], f"{run['seconds']:.0f}", run["finished"],
+                   run.get("commit", "not recorded")])
     elif (out / f"{name}.json").exists():
-      date = json.loads((out / f"{name}.json").read_text()).get("machine", {}).get("date", "")
-      rows.append([name, "ok (before status.json)", "", f"started {date[:16].replace('T', ' ')}"])
+      machine = json.loads((out / f"{name}.json").read_text()).get("machine", {})
+      date = machine.get("date", "")
+      rows.append([name, "ok (before status.json)", "", f"started {date[:16].replace('T', ' ')}",
+                   machine.get("commit", "not recorded")])
   return rows
 
 
@@ -283,8 +288,10 @@ def main(argv=None):
            "its peers in the same run; figures are medians of interleaved repetitions.\n"]
   runs = run_table(record_status(out / "status.json", status), out)
   if runs:
-    parts.append("Runs behind these figures (the latest `run_all` invocation of each):\n\n" +
-                 markdown_table(["benchmark", "status", "seconds", "finished (UTC)"], runs) + "\n")
+    parts.append("Runs behind these figures (the latest `run_all` invocation of each, and the "
+                 "commit of the code it measured):\n\n" +
+                 markdown_table(["benchmark", "status", "seconds", "finished (UTC)", "commit"],
+                                runs) + "\n")
   parts.append(f"## Summary\n\n{table}\n\n![ratios](ratios.png)\n")
   blocks["summary"] = table
   if summary:
@@ -304,7 +311,7 @@ def main(argv=None):
     prefix = os.path.relpath(out.resolve(), readme.resolve().parent)
     blocks = {name: readme_block(text, prefix) for name, text in blocks.items()}
     print(f"updated {readme}: {', '.join(update_readme(readme, blocks)) or 'no generated blocks'}")
-  failed = [n for n, (s, _, _) in status.items() if s != "ok"]
+  failed = [n for n, (s, _, _, _) in status.items() if s != "ok"]
   if failed:
     raise SystemExit(f"benchmarks failed: {', '.join(failed)}")
 

@@ -122,11 +122,11 @@ def test_report_headlines_read_every_results_file():
 def test_status_file_keeps_the_latest_run_of_each_benchmark(tmp_path):
   from benchmarks.run_all import record_status
   path = tmp_path / "status.json"
-  first = record_status(path, {"encoder": ("ok", 300.0, "2026-01-01 10:00"),
-                              "demo": ("ok", 200.0, "2026-01-01 09:00")})
+  first = record_status(path, {"encoder": ("ok", 300.0, "2026-01-01 10:00", "abc"),
+                              "demo": ("ok", 200.0, "2026-01-01 09:00", "abc")})
   assert list(first) == ["demo", "encoder"]
-  second = record_status(path, {"encoder": ("failed (exit 1)", 5.0, "2026-01-01 11:00"),
-                                "squad": ("ok", 60.0, "2026-01-01 11:01")})
+  second = record_status(path, {"encoder": ("failed (exit 1)", 5.0, "2026-01-01 11:00", "def"),
+                                "squad": ("ok", 60.0, "2026-01-01 11:01", "def")})
   assert list(second) == ["demo", "encoder", "squad"]
   assert second["demo"] == first["demo"]
   assert second["encoder"]["status"] == "failed (exit 1)" and second["encoder"]["seconds"] == 5.0
@@ -135,8 +135,28 @@ def test_status_file_keeps_the_latest_run_of_each_benchmark(tmp_path):
   (tmp_path / "tokenizer.json").write_text(json.dumps({"machine": {"date": "2026-01-02T03:04:05"}}))
   rows = run_table(second, tmp_path)
   assert [row[0] for row in rows] == ["demo", "encoder", "tokenizer", "squad"]
-  assert rows[2] == ["tokenizer", "ok (before status.json)", "", "started 2026-01-02 03:04"]
-  assert rows[1][1:] == ["failed (exit 1)", "5", "2026-01-01 11:00"]
+  assert rows[2] == ["tokenizer", "ok (before status.json)", "", "started 2026-01-02 03:04",
+                     "not recorded"]
+  assert rows[1][1:] == ["failed (exit 1)", "5", "2026-01-01 11:00", "def"]
+  assert rows[0][-1] == "abc"
+
+
+def test_source_commit_names_head_and_code_changes(tmp_path):
+  """The commit a report names: HEAD, marked when tracked code differs from it (a mutant that
+  ignores `git status` fails the second assertion), not when only results or prose do."""
+  from benchmarks.common import source_commit
+  git = lambda *a: subprocess.run(["git", *a], cwd=tmp_path, check=True, capture_output=True)  # pylint: disable=unnecessary-lambda-assignment
+  git("init", "-q")
+  (tmp_path / "code.py").write_text("x = 1\n")
+  (tmp_path / "README.md").write_text("figures\n")
+  git("add", ".")
+  git("-c", "user.email=a@b", "-c", "user.name=a", "commit", "-qm", "one")
+  head = git("rev-parse", "--short=12", "HEAD").stdout.decode().strip()
+  assert source_commit(tmp_path) == head
+  (tmp_path / "README.md").write_text("new figures\n")
+  assert source_commit(tmp_path) == head
+  (tmp_path / "code.py").write_text("x = 2\n")
+  assert source_commit(tmp_path) == head + " + uncommitted changes"
 
 
 def test_readme_blocks_are_replaced_between_markers(tmp_path):
