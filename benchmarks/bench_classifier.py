@@ -23,7 +23,8 @@ official/nlp/configs/finetuning_experiments.py configures GLUE: weight decay 0.0
 LayerNorm and biases), in two documented configurations, each clipping once at global norm 1.0:
 "adamw" (legacy AdamWeightDecay, its own gradient_clip_norm=1.0, no Keras clipnorm on top) and
 "adamw_experimental" (tf_keras AdamW, global_clipnorm=1.0, jit_compile=True: the update itself
-XLA-compiled even when the step is not). bert_tf's rows are compared with the faster of the two
+XLA-compiled even when the step is not; tf_keras switches that off when it finds no GPU, so the
+benchmark sets it back on). bert_tf's rows are compared with the faster of the two
 in the same XLA mode; the table names it. Evaluation does not involve the optimizer, so the
 peer's eval row is one model.
 
@@ -102,8 +103,10 @@ def peer_optimizer(kind):
       "optimizer": {"type": kind, kind: settings},
       "learning_rate": {"type": "constant", "constant": {"learning_rate": 2e-5}}}))
   optimizer = factory.build_optimizer(factory.build_learning_rate())
-  if kind == "adamw_experimental":  # its config has no exclusion list; the optimizer has one
-    optimizer.exclude_from_weight_decay(var_names=exclude)
+  if kind == "adamw_experimental":
+    optimizer.exclude_from_weight_decay(var_names=exclude)  # the config has no such field
+    # tf_keras drops jit_compile when it sees no GPU ("only benefits ... on GPU"); on here as set.
+    optimizer.jit_compile = True
   return optimizer
 
 
@@ -239,7 +242,8 @@ def main(argv=None):
       f"{machine_info()['cpus']} CPUs. Peer: tf-models-official's BertClassifier with its "
       "optimizer from OptimizerFactory as its GLUE fine-tuning configures it, in two "
       "configurations: `adamw` (legacy AdamWeightDecay, gradient_clip_norm=1.0) and "
-      "`adamw_experimental` (tf_keras AdamW, global_clipnorm=1.0, jit_compile=True); bert_tf is "
+      "`adamw_experimental` (tf_keras AdamW, global_clipnorm=1.0, jit_compile=True, which tf_keras "
+      "would drop without a GPU); bert_tf is "
       "compared with the faster one in the same XLA mode (its eval row is the same model for both "
       "optimizers). bert_tf's rows use its default kernels, which outside XLA may skip the "
       "padding tokens (on CPUs in training); \"padding computed\" is the same with skipping "

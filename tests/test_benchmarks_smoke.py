@@ -208,3 +208,17 @@ def test_demo_section_reports_every_seed_of_both_models_and_the_wall_time(tmp_pa
   assert "| 8 | 0.900 / 0.950 / 0.550 |" in text
   assert (tmp_path / "demo_learning_curve.png").read_bytes() == b"png"
   assert demo_section(tmp_path / "absent", tmp_path) is None
+
+
+def test_classifier_peer_optimizers_clip_once_at_global_norm_1():
+  """tf-models' optimizers as the classifier benchmark builds them clip once, at global norm 1.0.
+  Mutations caught: global_clipnorm=1.0 added to 'adamw' (its own gradient_clip_norm clips too);
+  the experimental optimizer left as tf_keras builds it (jit_compile off without a GPU)."""
+  pytest.importorskip("official")
+  from benchmarks.bench_classifier import peer_optimizer
+  legacy = peer_optimizer("adamw")
+  assert legacy.gradient_clip_norm == 1.0
+  assert legacy.global_clipnorm is None and legacy.clipnorm is None
+  experimental = peer_optimizer("adamw_experimental")
+  assert experimental.global_clipnorm == 1.0 and experimental.clipnorm is None
+  assert experimental.jit_compile and experimental.weight_decay == 0.01
