@@ -34,6 +34,7 @@ ratio is against the faster of tf-models and keras-hub; here tf-models is the on
 eval ratio is bert_tf / tf-models, as that benchmark's tf-models column gives it.
 """
 import argparse
+import gc
 import sys
 
 import numpy as np
@@ -110,7 +111,10 @@ def peer_optimizer(kind):
   return optimizer
 
 
-def build_tf_models(c, optimizer_kind):
+def build_tf_models(c, optimizer_kinds):
+  """(train steps by optimizer kind, evaluate) of one tf-models BertClassifier: one model whose
+  variables each optimizer updates in its own step (a base model per optimizer would not fit
+  in memory beside the others)."""
   import tf_keras  # pylint: disable=import-outside-toplevel
   from official.modeling import tf_utils  # pylint: disable=import-outside-toplevel
   from official.nlp.modeling import models, networks  # pylint: disable=import-outside-toplevel
@@ -125,7 +129,9 @@ def build_tf_models(c, optimizer_kind):
   def logits(f, training):
     return model({"input_word_ids": f["input_ids"], "input_mask": f["input_mask"],
                   "input_type_ids": f["segment_ids"]}, training=training)
-  return _steps(logits, lambda: model.trainable_variables, peer_optimizer(optimizer_kind))
+  steps = {kind: _steps(logits, lambda: model.trainable_variables, peer_optimizer(kind))
+           for kind in optimizer_kinds}
+  return {kind: train for kind, (train, _) in steps.items()}, steps[optimizer_kinds[0]][1]
 
 
 def trainer_loop(c, features, steps, xla):
@@ -152,42 +158,48 @@ def _timed(fn, features, steps):
 
 
 def measure(config_name, reps, steps):
-  from bert_tf import kernels  # pylint: disable=import-outside-toplevel
   c = CONFIGS[config_name]
   batch_size = BATCHES[config_name]
   features = batch_of(batch_size, c["vocab_size"])
   padding = 1 - float(tf.reduce_mean(tf.cast(features["input_mask"], tf.float32)))
   rows = []
   for xla in (False, True):
-    fns = {}
-    train, evaluate = build_bert_tf(c)
-    variants = {"bert_tf": None} if xla else {"bert_tf": None, PADDED: False}
-    for name, skip_padding in variants.items():
-      # The kernel policy acts when a function is traced, so trace each variant now.
-      kernels.override(skip_padding=skip_padding)
-      for kind, fn in (("train", train), ("eval", evaluate)):
-        compiled = tf.function(fn, jit_compile=xla)
-        compiled.get_concrete_function(features)
-        fns[(name, kind)] = _timed(compiled, features, steps)
-      kernels.override(skip_padding=None)
-    fns[("bert_tf Trainer loop", "train")] = trainer_loop(c, features, steps, xla)
-    for optimizer_kind in PEER_OPTIMIZERS:
-      try:
-        train, evaluate = build_tf_models(c, optimizer_kind)
-      except ImportError as e:
-        print(f"skipping {PEER}: {e}", file=sys.stderr)
-        break
-      fns[(f"{PEER}, {optimizer_kind}", "train")] = _timed(
-          tf.function(train, jit_compile=xla), features, steps)
-      if optimizer_kind == PEER_OPTIMIZERS[0]:
-        fns[(PEER, "eval")] = _timed(tf.function(evaluate, jit_compile=xla), features, steps)
-    for (name, kind), seconds in _interleaved_medians(fns, reps, warmup=1).items():
+    seconds = _measure_mode(c, features, steps, xla, reps)
+    gc.collect()  # this mode's models (Keras holds reference cycles) before the next are built
+    for (name, kind), s in seconds.items():
       rows.append({"config": config_name, "implementation": name, "xla": xla, "kind": kind,
                    "batch_size": batch_size, "padding": padding, "steps": steps,
-                   "examples_per_s": batch_size * steps / seconds})
+                   "examples_per_s": batch_size * steps / s})
       print(f"{config_name:5s} {name:44s} {kind:5s} xla={xla!s:5s} "
             f"{rows[-1]['examples_per_s']:8.2f} examples/s", flush=True)
   return rows
+
+
+def _measure_mode(c, features, steps, xla, reps):
+  """{(implementation, kind): median seconds per timed call} with XLA on or off."""
+  from bert_tf import kernels  # pylint: disable=import-outside-toplevel
+  fns = {}
+  train, evaluate = build_bert_tf(c)
+  variants = {"bert_tf": None} if xla else {"bert_tf": None, PADDED: False}
+  for name, skip_padding in variants.items():
+    # The kernel policy acts when a function is traced, so trace each variant now.
+    kernels.override(skip_padding=skip_padding)
+    for kind, fn in (("train", train), ("eval", evaluate)):
+      compiled = tf.function(fn, jit_compile=xla)
+      compiled.get_concrete_function(features)
+      fns[(name, kind)] = _timed(compiled, features, steps)
+    kernels.override(skip_padding=None)
+  fns[("bert_tf Trainer loop", "train")] = trainer_loop(c, features, steps, xla)
+  try:
+    peer_trains, peer_evaluate = build_tf_models(c, PEER_OPTIMIZERS)
+  except ImportError as e:
+    print(f"skipping {PEER}: {e}", file=sys.stderr)
+  else:
+    for kind, peer_train in peer_trains.items():
+      fns[(f"{PEER}, {kind}", "train")] = _timed(
+          tf.function(peer_train, jit_compile=xla), features, steps)
+    fns[(PEER, "eval")] = _timed(tf.function(peer_evaluate, jit_compile=xla), features, steps)
+  return _interleaved_medians(fns, reps, warmup=1)
 
 
 def compare_with_faster_peer(rows):
