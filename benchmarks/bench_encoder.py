@@ -89,12 +89,13 @@ IMPLEMENTATIONS = {"bert_tf": build_bert_tf, "tf-models BertEncoder": build_tf_m
                    "keras-hub BertBackbone": build_keras_hub}
 
 
-def _interleaved_medians(fns, reps):
+def _interleaved_medians(fns, reps, warmup=2):
   """{name: median seconds}, timing the functions in turn within each repetition so that load
-  drifting over the run affects every implementation alike."""
-  for fn in fns.values():  # tracing / XLA compilation and first-call allocations
-    fn()
-    fn()
+  drifting over the run affects every implementation alike, after `warmup` untimed calls of each
+  (tracing / XLA compilation and first-call allocations)."""
+  for fn in fns.values():
+    for _ in range(warmup):
+      fn()
   times = {name: [] for name in fns}
   for _ in range(reps):
     for name, fn in fns.items():

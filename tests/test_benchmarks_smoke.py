@@ -1,5 +1,6 @@
 """The benchmark scripts run (quick mode) and write well-formed results."""
 import json
+import os
 import subprocess
 import sys
 
@@ -32,7 +33,21 @@ def test_tokenizer_benchmark_quick(tmp_path):
   _run("benchmarks.bench_tokenizer", tmp_path)
   rows = json.loads((tmp_path / "tokenizer.json").read_text())["rows"]
   ours = [r for r in rows if r["implementation"] in ("bert_tf FullTokenizer", "bert_tf FastTokenizer")]
-  assert len(ours) == 4 and all(r["agreement"] == 1.0 for r in ours)
+  assert len(ours) == 6 and all(r["agreement"] == 1.0 for r in ours)
+  # Every tool on one thread (a child process), the ones that can use more on all cores too.
+  by_threads = {t: {r["implementation"] for r in rows if r["threads"] == t} for t in (1, os.cpu_count())}
+  assert {"bert_tf FastTokenizer", "tf-text FastBertTokenizer", "HF tokenizers BertWordPiece",
+          "bert_tf FullTokenizer", "tf-models FullTokenizer"} <= by_threads[1]
+  assert "bert_tf FastTokenizer" in by_threads[os.cpu_count()]
+  # Every pass counts the ids it produced: the original's count wherever the ids agree.
+  # (Mutation caught: RaggedTensor outputs counted by rows instead of ids.)
+  assert all(r["ids_counted"] == r["tokens"] for r in rows if r["agreement"] == 1.0)
+  for row in (r for r in rows if r["implementation"] == "bert_tf FastTokenizer"):
+    peers = [r for r in rows if (r["corpus"], r["threads"]) == (row["corpus"], row["threads"])
+             and not r["implementation"].startswith("bert_tf")]
+    fastest = max(peers, key=lambda r: r["tokens_per_s"])
+    assert row["faster_peer"] == fastest["implementation"]
+    assert row["vs_faster_peer"] == pytest.approx(row["tokens_per_s"] / fastest["tokens_per_s"])
 
 
 def test_flop_count_by_hand():
@@ -102,10 +117,19 @@ def test_run_all_writes_the_report_and_plots(tmp_path):
   assert (tmp_path / "ratios.png").stat().st_size > 5000
   # The classifier benchmark's own results (run once, here, for both checks).
   rows = json.loads((tmp_path / "classifier.json").read_text())["rows"]
-  assert {(r["implementation"], r["kind"]) for r in rows} == {
-      ("bert_tf", "train"), ("bert_tf", "eval"), ("tf-models BertClassifier", "train"),
-      ("tf-models BertClassifier", "eval"), ("bert_tf Trainer loop", "train")}
-  assert all(r["examples_per_s"] > 0 for r in rows)
+  assert {(r["implementation"], r["kind"], r["xla"]) for r in rows} == {
+      (name, kind, xla) for xla in (False, True) for name, kind in (
+          ("bert_tf", "train"), ("bert_tf", "eval"), ("bert_tf Trainer loop", "train"),
+          ("tf-models BertClassifier", "eval"), ("tf-models BertClassifier, adamw", "train"),
+          ("tf-models BertClassifier, adamw_experimental", "train"))} | {
+      ("bert_tf, padding computed", kind, False) for kind in ("train", "eval")}
+  assert all(r["examples_per_s"] > 0 and r["padding"] == 0.25 for r in rows)
+  # Each bert_tf row against the faster tf-models row of its kind and XLA mode.
+  for row in (r for r in rows if r["implementation"].startswith("bert_tf")):
+    peers = [r for r in rows if r["implementation"].startswith("tf-models") and
+             (r["kind"], r["xla"]) == (row["kind"], row["xla"])]
+    assert row["vs_faster_peer"] == pytest.approx(
+        row["examples_per_s"] / max(r["examples_per_s"] for r in peers))
 
 
 def test_report_headlines_read_every_results_file():
@@ -204,3 +228,17 @@ def test_demo_section_reports_every_seed_of_both_models_and_the_wall_time(tmp_pa
   assert "| 8 | 0.900 / 0.950 / 0.550 |" in text
   assert (tmp_path / "demo_learning_curve.png").read_bytes() == b"png"
   assert demo_section(tmp_path / "absent", tmp_path) is None
+
+
+def test_classifier_peer_optimizers_clip_once_at_global_norm_1():
+  """tf-models' optimizers as the classifier benchmark builds them clip once, at global norm 1.0.
+  Mutations caught: global_clipnorm=1.0 added to 'adamw' (its own gradient_clip_norm clips too);
+  the experimental optimizer left as tf_keras builds it (jit_compile off without a GPU)."""
+  pytest.importorskip("official")
+  from benchmarks.bench_classifier import peer_optimizer
+  legacy = peer_optimizer("adamw")
+  assert legacy.gradient_clip_norm == 1.0
+  assert legacy.global_clipnorm is None and legacy.clipnorm is None
+  experimental = peer_optimizer("adamw_experimental")
+  assert experimental.global_clipnorm == 1.0 and experimental.clipnorm is None
+  assert experimental.jit_compile and experimental.weight_decay == 0.01
