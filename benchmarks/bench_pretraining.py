@@ -22,9 +22,10 @@ one step and one of STEPS steps):
   small (L4/H256/A4, vocab 30522)  length 128 batch 32, length 512 batch 8 (same tokens):
       XLA off: the ladder and both peers, fp32 and bf16   REPS 5 x STEPS 2
       XLA on:  bert_tf and both peers, fp32 and bf16       REPS 5 x STEPS 2
-  base (L12/H768/A12)               length 128 batch 8:
-      XLA off: bert_tf plain ops, bert_tf and both peers in fp32; bert_tf and peers in bf16
-      XLA on:  bert_tf and both peers, fp32                REPS 3 x STEPS 2
+  base (L12/H768/A12)               length 128 batch 8, every group REPS 3 x STEPS 2:
+      XLA off: bert_tf plain ops, bert_tf and both peers in fp32 (one group), bert_tf and both
+               peers in bf16 (a second group: memory)
+      XLA on:  bert_tf and both peers, fp32
 
 Implementations, every one with the same loss formula, clipping and a LAMB:
   bert_tf                   BertPretrainer, bert_tf.fused's cross-entropy (PretrainingTask's),
@@ -104,8 +105,10 @@ def plan(quick):
   for seq, batch in ((128, 32), (512, 8)):
     groups.append(Group("small", seq, batch, False, _both(tuple(LADDER) + PEERS), 5, 2))
     groups.append(Group("small", seq, batch, True, _both(("bert_tf",) + PEERS), 5, 2))
-  groups.append(Group("base", 128, 8, False, [("bert_tf plain ops", FP32)] +
-                      _both(("bert_tf",) + PEERS), 3, 2))
+  # BERT-base groups are split by precision to keep each child's memory within this machine's.
+  groups.append(Group("base", 128, 8, False, _both(("bert_tf plain ops", "bert_tf") + PEERS,
+                                                   (FP32,)), 3, 2))
+  groups.append(Group("base", 128, 8, False, _both(("bert_tf",) + PEERS, (BF16,)), 3, 2))
   groups.append(Group("base", 128, 8, True, _both(("bert_tf",) + PEERS, (FP32,)), 3, 2))
   return groups
 
@@ -317,12 +320,14 @@ def measure(quick, index, reps, steps, ceiling):
   """Rows of plan(quick)[index], measured in a child process of its own: one group holds up to
   twelve models with optimizer slots and compiled kernels, and what TensorFlow and XLA keep of a
   group after it is dropped (17 GB after a base group without XLA) would leave too little of this
-  machine's 24 GB for the next."""
+  machine's 24 GB for the next. --quick's tiny groups run in this process (start-up time)."""
+  if quick:
+    return measure_group(plan(quick)[index], reps, steps, ceiling)
   with tempfile.TemporaryDirectory() as tmp:
     out = os.path.join(tmp, "rows.json")
     subprocess.run([sys.executable, "-m", "benchmarks.bench_pretraining", f"--group={index}",
                     f"--group_output={out}", f"--reps={reps}", f"--steps={steps}",
-                    f"--ceiling={ceiling}"] + (["--quick"] if quick else []),
+                    f"--ceiling={ceiling}"],
                    check=True, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     with open(out) as f:
       return json.load(f)
