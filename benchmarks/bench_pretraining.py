@@ -1,6 +1,6 @@
 """Pretraining step throughput: bert_tf against tf-models-official and keras-hub, one run.
 
-    python -m benchmarks.bench_pretraining            # the groups below (~25 min on 2 quiet cores)
+    python -m benchmarks.bench_pretraining            # the groups below (est. 25-30 min, 2 cores)
     python -m benchmarks.bench_pretraining --quick    # tiny config, length 128, 2 x 1 steps
 
 One training step = forward, masked-LM loss over the predictions + next-sentence loss, backward,
