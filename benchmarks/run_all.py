@@ -66,8 +66,13 @@ def headlines(name, payload):
     return [(f"{r['language']} {r['corpus_mb']:.0f} MB{' WWM' if r['whole_word_mask'] else ''}",
              r["speedup"], "tf-models create_pretraining_data") for r in rows]
   if name == "pretraining_step":
-    return [(f"{r['implementation']} {r['config']}{xla(r)}", r["vs_faster_peer"], "faster peer")
-            for r in rows if r["implementation"].startswith("bert_tf") and r.get("vs_faster_peer")]
+    # bert_tf as it trains (the ladder's top) and the ladder's start (plain ops), each against
+    # the faster peer in the same precision: bf16 by bf16, fp32 by fp32.
+    precision = lambda r: "bf16" if r.get("precision") == "mixed_bfloat16" else "fp32"  # pylint: disable=unnecessary-lambda-assignment
+    return [(f"{r['implementation']} {r['config']} len {r.get('seq_length', 128)} {precision(r)}"
+             f"{xla(r)}", r["vs_faster_peer"], f"faster {precision(r)} peer")
+            for r in rows if r["implementation"] in ("bert_tf", "bert_tf plain ops")
+            and r.get("vs_faster_peer")]
   if name == "classifier":
     if not any("vs_faster_peer" in r for r in rows):  # results written before the two peers
       return [(f"{r['kind']} {r['config']}{xla(r)}" + (" (Trainer)" if "Trainer" in r["implementation"] else ""),

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from conftest import ROOT, shared_path
@@ -74,14 +75,52 @@ def test_pretraining_data_benchmark_quick(tmp_path):
 
 @pytest.mark.slow
 def test_pretraining_step_benchmark_quick(tmp_path):
+  shared_path("chinese_corpus/CLUECorpusSmall_bert_sampled.txt")
   _run("benchmarks.bench_pretraining", tmp_path)
-  rows = json.loads((tmp_path / "pretraining_step.json").read_text())["rows"]
-  names = {r["implementation"] for r in rows}
-  assert names == {"bert_tf", "bert_tf bf16", "tf-models BertPretrainer", "keras-hub BertBackbone",
-                   "bert_tf, padding computed"}
+  payload = json.loads((tmp_path / "pretraining_step.json").read_text())
+  rows = payload["rows"]
+  from benchmarks.bench_pretraining import BF16, FP32, LADDER, PEERS
+  from benchmarks.run_all import headlines
+  assert {(r["implementation"], r["precision"]) for r in rows} == (
+      {(name, FP32) for name in (*LADDER, *PEERS)} | {(name, BF16) for name in ("bert_tf", *PEERS)})
   assert all(r["sequences_per_s"] > 0 and 0 < r["mfu"] < 1 for r in rows)
   assert {r["xla"] for r in rows} == {False, True}
-  assert [r["xla"] for r in rows if r["implementation"] == "bert_tf, padding computed"] == [False]
+  ladder = [r for r in rows if r["ladder"] is not None and r["precision"] == FP32]
+  assert [r["implementation"] for r in ladder] == list(LADDER) and not any(r["xla"] for r in ladder)
+  # The batch has the padding of real records at length 128 (about a fifth).
+  assert all(r["seq_length"] == 128 and 0.1 < r["padding_share"] < 0.3 for r in rows)
+  # Ratios divide by the faster peer of the same precision and XLA setting.
+  for r in rows:
+    same = [p["sequences_per_s"] for p in rows if p["implementation"] in PEERS
+            and (p["precision"], p["xla"]) == (r["precision"], r["xla"])]
+    assert r["vs_faster_peer"] == pytest.approx(r["sequences_per_s"] / max(same))
+  cases = [case for case, _, _ in headlines("pretraining_step", payload)]
+  assert "bert_tf tiny len 128 bf16" in cases and "bert_tf plain ops tiny len 128 fp32" in cases
+
+
+def test_step_batch_has_the_padding_and_predictions_of_real_records():
+  """The step benchmark's batch: lengths from records generated from the shared corpus, whose
+  padding share the batch keeps; masked positions on real tokens, round(15%) of the length up to
+  max_predictions_per_seq. Mutation tried: taking the first batch_size sorted lengths instead of
+  evenly spaced quantiles made the padding share differ by far more than 0.03."""
+  shared_path("chinese_corpus/CLUECorpusSmall_bert_sampled.txt")
+  from benchmarks.bench_pretraining import PREDICTIONS, batch_of, record_lengths
+  for seq_length, batch_size in ((128, 32), (512, 8)):
+    lengths = record_lengths(seq_length)
+    assert lengths.max() <= seq_length and lengths.min() >= 3
+    batch = {k: v.numpy() for k, v in batch_of(batch_size, seq_length, 99, lengths).items()}
+    real = batch["input_mask"].sum(1)
+    assert abs(real.mean() / seq_length - lengths.mean() / seq_length) < 0.03
+    counts = (batch["masked_lm_weights"] > 0).sum(1)
+    expected = np.minimum(PREDICTIONS[seq_length], np.maximum(1, np.round(real * 0.15)))
+    np.testing.assert_array_equal(counts, expected)
+    for row, count in enumerate(counts):
+      positions = batch["masked_lm_positions"][row]
+      assert np.all((positions[:count] >= 1) & (positions[:count] < real[row] - 1))
+      assert len(set(positions[:count])) == count and not positions[count:].any()
+  # Real records at length 512 are mostly padding, at 128 about a fifth.
+  assert 1 - record_lengths(512).mean() / 512 > 0.4
+  assert 0.1 < 1 - record_lengths(128).mean() / 128 < 0.3
 
 
 def test_training_flops_by_hand():

@@ -220,3 +220,27 @@ def test_pretrainer_heads_on_the_selected_last_layer_equal_the_heads_on_the_full
   for variable, g, ref in zip(model.trainable_variables, grads, full_grads):
     np.testing.assert_allclose(tf.convert_to_tensor(g), tf.convert_to_tensor(ref), atol=1e-4,
                                err_msg=variable.path)
+
+
+@pytest.mark.parametrize("skip", [True, False])
+def test_full_last_layer_option_equals_the_default(skip):
+  """BertPretrainer(last_layer_at_predictions=False) computes the whole last layer and gathers the
+  masked positions from it; with the default's weights its logits, loss, weight paths and every
+  gradient equal the default's. Mutation tried: gathering from encoder_outputs[-2] (the layer
+  before the last) in that branch made the logits differ."""
+  config = BertConfig(**{**TINY_CONFIG, "hidden_dropout_prob": 0.0,
+                         "attention_probs_dropout_prob": 0.0})
+  model, full = BertPretrainer(config), BertPretrainer(config, last_layer_at_predictions=False)
+  batch = _batch()
+  full(batch)
+  assert [w.path for w in full.weights] == [w.path for w in model.weights]
+  full.set_weights(model.get_weights())
+  out, loss, grads = _training_step(model, batch, skip=skip)
+  full_out, full_loss, full_grads = _training_step(full, batch, skip=skip)
+  np.testing.assert_allclose(full_out["mlm_logits"], out["mlm_logits"], atol=1e-5)
+  np.testing.assert_allclose(full_out["nsp_logits"], out["nsp_logits"], atol=1e-5)
+  np.testing.assert_allclose(full_loss, loss, rtol=1e-6)
+  for variable, g, ref in zip(model.trainable_variables, full_grads, grads):
+    np.testing.assert_allclose(tf.convert_to_tensor(g), tf.convert_to_tensor(ref), atol=1e-4,
+                               err_msg=variable.path)
+  assert full.get_config()["last_layer_at_predictions"] is False
