@@ -108,6 +108,11 @@ def test_portable_traces_plain_ops_and_restores_the_policy():
             if "_XlaMustCompile" in op.node_def.attr and op.get_attr("_XlaMustCompile")]
   assert islands()
   with kernels.portable() as inside:
-    assert not any(vars(inside).values()) and kernels.policy() == inside
+    assert not any(v for name, v in vars(inside).items() if name != "skip_padding_at_inference")
+    assert inside.skip_padding_at_inference and kernels.policy() == inside  # plain ops: allowed
     assert not islands()
   assert kernels.policy() == before and islands()
+  kernels.override(skip_padding_at_inference=False)
+  with kernels.portable() as inside:  # the user's "off" holds in exports too
+    assert not inside.skip_padding_at_inference
+  kernels.override(skip_padding=None, skip_padding_at_inference=None)
