@@ -39,6 +39,7 @@ BENCHMARKS = [
     ("pretraining_step", "benchmarks.bench_pretraining", "Pretraining step"),
     ("classifier", "benchmarks.bench_classifier", "Classifier fine-tuning"),
     ("squad", "benchmarks.bench_squad", "SQuAD data path"),
+    ("inference", "benchmarks.bench_inference", "Inference on real lengths"),
 ]
 
 
@@ -62,6 +63,10 @@ def headlines(name, payload):
     return [(f"{r['kind']} {r['config']}{xla(r)}" + (" (Trainer)" if "Trainer" in r["implementation"] else ""),
              r["vs_tf_models"], "tf-models BertClassifier")
             for r in rows if r["implementation"].startswith("bert_tf") and r.get("vs_tf_models")]
+  if name == "inference":
+    return [(f"{r['dataset']} {r['seq_length']} {r['config']}{xla(r)}", r["vs_faster_peer"],
+             r["faster_peer"]) for r in rows
+            if r["implementation"] == "bert_tf" and r.get("vs_faster_peer")]
   if name == "squad":
     return [(f"{r['stage']} {r['dataset']}", r["vs_tf_models"], "tf-models squad_lib")
             for r in rows if r["implementation"] == "bert_tf"]

@@ -184,3 +184,21 @@ def test_demo_section_reports_every_seed_of_both_models_and_the_wall_time(tmp_pa
   assert "| 8 | 0.900 / 0.950 / 0.550 |" in text
   assert (tmp_path / "demo_learning_curve.png").read_bytes() == b"png"
   assert demo_section(tmp_path / "absent", tmp_path) is None
+
+
+@pytest.mark.slow
+def test_inference_benchmark_quick(tmp_path):
+  """Real SST-2 and CMRC 2018 batches through every side; our skipping path's outputs equal our
+  padded ones (the benchmark's own check). Mutation caught: the real-token share taken over the
+  first row only (it is then 1.0 or a single row's, not 19% and 92%)."""
+  shared_path("glue/SST-2/dev.tsv")
+  shared_path("cmrc2018/cmrc2018_dev.json")
+  _run("benchmarks.bench_inference", tmp_path)
+  rows = json.loads((tmp_path / "inference.json").read_text())["rows"]
+  assert {r["dataset"] for r in rows} == {"SST-2", "CMRC 2018"}
+  assert {r["implementation"] for r in rows} == {"bert_tf", "tf-models", "keras-hub"}
+  assert {r["xla"] for r in rows} == {False, True}
+  ours = [r for r in rows if r["implementation"] == "bert_tf"]
+  assert all(r["max_abs_diff"] < 1e-4 and r["vs_faster_peer"] > 0 for r in ours)
+  assert all(0.05 < r["real_token_share"] < 1.0 for r in rows)
+  assert "target met" in (tmp_path / "inference.md").read_text()
