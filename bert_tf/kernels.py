@@ -1,7 +1,7 @@
-"""Which kernels a training step uses, by device type: the one place that decides.
+"""Which kernels a training step and inference use, by device type: the one place that decides.
 
-Several parts of the training step have a second implementation that was measured faster on
-one device type only. They are listed here, with the device types that use them by default:
+Several parts of the training step (and of inference) have a second implementation that was
+measured faster on one device type only. They are listed here, with the device types that use them by default:
 
   shortcut          what it is                                      cpu  gpu  tpu
   fused_kernels     GELU, LayerNorm, dropout, cross-entropy and the  yes  no   no
@@ -20,7 +20,7 @@ one device type only. They are listed here, with the device types that use them 
                     dynamic shapes; never inside XLA: token_rows)
 
 Evidence: every "yes" was measured on this project's CPU (docs/pretraining.md,
-benchmarks/results/pretraining_step.md). None was measured on a GPU or a TPU, so there the
+benchmarks/results/pretraining_step.md, benchmarks/results/inference.md). None was measured on a GPU or a TPU, so there the
 plain TensorFlow ops run: on a TPU the whole step is one XLA computation anyway and XLA's own
 lowering (ThreeFry rather than Philox for random bits, its reductions) is tuned for it; on a GPU
 skipping padding would add a device-to-host copy per step and recompile the fused kernels per
@@ -37,7 +37,7 @@ anyway, where the padded path runs (in_xla_context).
 The device type is taken from the visible devices on first use, or set by the programs from
 their strategy (`set_device(device_type(strategy))`); `override(...)` switches one shortcut for
 all devices (the programs' --skip_padding, which sets skip_padding and
-skip_padding_at_inference together, / --noxla_kernels, tests, benchmarks). Settings apply
+skip_padding_at_inference together; --noxla_kernels; tests, benchmarks). Settings apply
 to functions traced afterwards.
 """
 import contextlib
