@@ -96,8 +96,11 @@ def build_bert_tf(c, kind, vocab_size):
     model = BertClassifier(config, 2)
     return lambda f: model(f, training=False)["logits"]
   model = BertSpanLabeler(config)
-  return lambda f: tf.stack([(out := model(f, training=False))["start_logits"],
-                             out["end_logits"]], -1)
+
+  def spans(f):
+    out = model(f, training=False)
+    return tf.stack([out["start_logits"], out["end_logits"]], -1)
+  return spans
 
 
 def build_tf_models(c, kind, vocab_size):
