@@ -73,10 +73,14 @@ def test_skipping_padding_and_overrides():
     kernels.set_device(device)
     assert token_rows.skips_padding(True) == default
     assert not token_rows.skips_padding(False)
-    token_rows.set_skip_padding(not default)
+    assert token_rows.skips_padding_at_inference(False) == default
+    assert not token_rows.skips_padding_at_inference(True)
+    token_rows.set_skip_padding(not default)   # both, as the programs' --skip_padding
     assert token_rows.skips_padding(True) == (not default)
+    assert token_rows.skips_padding_at_inference(False) == (not default)
     token_rows.set_skip_padding(None)
     assert token_rows.skips_padding(True) == default
+    assert token_rows.skips_padding_at_inference(False) == default
   kernels.set_device("cpu")
   fused.set_xla_kernels(False)
   assert not kernels.policy().fused_kernels and kernels.policy().skip_padding

@@ -100,3 +100,22 @@ def test_the_encoder_skips_only_for_callers_reading_real_positions():
     np.testing.assert_allclose(ours.numpy()[real], ref.numpy()[real], atol=2e-5)
   np.testing.assert_allclose(skipped["pooled_output"], plain["pooled_output"], atol=2e-5)
 
+
+
+def test_exported_graphs_skip_padding_with_plain_ops():
+  """Traced under kernels.portable() (the raw-text SavedModels) the classifier's inference cuts
+  and scatters (the skip is on) and holds no XLA island. Mutation caught: portable() with
+  skip_padding_at_inference off (no ScatterNd in the graph)."""
+  from bert_tf import kernels  # pylint: disable=import-outside-toplevel
+  model, _ = _models()["classifier"]
+  spec = {k: tf.TensorSpec([None, None], tf.int32) for k in _batch()}
+  kernels.set_device("cpu")
+  with kernels.portable():
+    graph = tf.function(lambda b: model(b, training=False)["logits"]).get_concrete_function(
+        spec).graph
+  ops = [op for function in [graph, *[f.graph for f in graph._functions.values()  # pylint: disable=protected-access
+                                      if hasattr(f, "graph")]]
+         for op in function.get_operations()]
+  assert "ScatterNd" in {op.type for op in ops}
+  assert not any("_XlaMustCompile" in op.node_def.attr and op.get_attr("_XlaMustCompile")
+                 for op in ops)
