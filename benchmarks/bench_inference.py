@@ -3,6 +3,13 @@ and keras-hub on the real length distributions of five dev sets, one run.
 
     python -m benchmarks.bench_inference           # small config (L4/H256), lengths 128 and 512
     python -m benchmarks.bench_inference --quick   # tiny config, one batch (smoke test)
+    python -m benchmarks.bench_inference --config=base --seq_lengths=128   # BERT-base, longer
+
+Config: "small" (bench_encoder.CONFIGS: 4 layers, hidden 256) in every row by default. BERT-base
+does not fit the benchmark's budget of about 12 minutes on 2 cores: one padded batch of 32 at
+length 128 takes about 2.7 s per peer configuration on this machine (benchmarks/results/
+encoder.md), about 13 s at 512, and each of the 10 cases times five padded configurations.
+Expected runtime of the default run: about 8-10 minutes on a quiet 2-core machine.
 
 What is measured: one forward pass without dropout over batches of 32 real dev examples, as one
 tf.function per implementation, fp32, the machine's threads for every side. Classification

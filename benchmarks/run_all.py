@@ -1,6 +1,6 @@
 """Runs every benchmark against its peers and writes one report with plots.
 
-    python -m benchmarks.run_all                   # everything (about 1.5 hours on 2 cores)
+    python -m benchmarks.run_all                   # everything (about 1.7 hours on 2 cores)
     python -m benchmarks.run_all --quick           # every script in its smoke-test size
     python -m benchmarks.run_all --only=classifier,squad
     python -m benchmarks.run_all --collect         # no runs: the report from the results present
