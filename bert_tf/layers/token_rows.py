@@ -32,6 +32,7 @@ Whether it is used is decided by device type in bert_tf.kernels (on CPUs, where 
 faster); `set_skip_padding(False)` turns it off everywhere, `True` on (comparisons, debugging).
 """
 import contextlib
+import threading
 
 import tensorflow as tf
 
@@ -42,7 +43,8 @@ from bert_tf import kernels
 _ROW_GRANULES = 32
 
 
-_STATE = {"real_positions_only": 0}
+# Per thread: a declaration made while tracing one function must not reach another thread's.
+_DECLARED = threading.local()
 
 
 def set_skip_padding(enabled):
@@ -70,16 +72,16 @@ def reading_real_positions():
   """Within it, inference calls of any encoder skip padding (where skips_padding_at_inference):
   for callers that read the outputs at real positions only (feature extraction), so padding
   positions may come out as zeros. Applies to calls made (functions traced) inside it."""
-  _STATE["real_positions_only"] += 1
+  _DECLARED.depth = getattr(_DECLARED, "depth", 0) + 1
   try:
     yield
   finally:
-    _STATE["real_positions_only"] -= 1
+    _DECLARED.depth -= 1
 
 
 def reads_real_positions():
   """Whether the current caller declared it reads real positions only (reading_real_positions)."""
-  return _STATE["real_positions_only"] > 0
+  return getattr(_DECLARED, "depth", 0) > 0
 
 
 def real_extent(input_mask):
