@@ -25,7 +25,7 @@ Every side gets the same padded batches, as a user would feed them.
 Sides, each with random weights (speed does not depend on them) at the same config:
   bert_tf: finetuning.models.BertClassifier / BertSpanLabeler. Without XLA it skips padding
     (bert_tf.layers.token_rows: the batch cut to its longest real extent, the dense parts on the
-    real tokens only; the classifier's last layer at [CLS] only). With XLA (jit_compile) shapes
+    real tokens only). With XLA (jit_compile) shapes
     must be static, so the skip is off there and the padded batch is computed: that row is ours
     on the padded batch, for reference.
   tf-models: official.nlp.modeling.models.BertClassifier / BertSpanLabeler on networks.BertEncoder

@@ -36,11 +36,9 @@ class BertClassifier(_FineTuningModel):
     config = as_config(config)
     inputs = encoder_inputs(seq_length)
     # The head reads [CLS] only, so training and inference skip padding tokens
-    # (bert_tf.layers.token_rows), and the last layer is computed at [CLS] alone.
+    # (bert_tf.layers.token_rows).
     bert_layers = BertLayers(config, skip_padding=True, skip_padding_at_inference=True)
-    outputs = dict(bert_layers(inputs, output_positions=keras.ops.zeros_like(
-        inputs["input_ids"][:, :1])))
-    outputs.pop("selected_output")
+    outputs = dict(bert_layers(inputs))
     rate = config.hidden_dropout_prob if dropout_rate is None else dropout_rate
     head = ClassificationHead(config.hidden_size, num_classes, rate, config.initializer_range,
                               name="classifier")
