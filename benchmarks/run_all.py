@@ -1,6 +1,6 @@
 """Runs every benchmark against its peers and writes one report with plots.
 
-    python -m benchmarks.run_all                   # everything (about 1.5 hours on 2 cores)
+    python -m benchmarks.run_all                   # everything (about 1.7 hours on 2 cores)
     python -m benchmarks.run_all --quick           # every script in its smoke-test size
     python -m benchmarks.run_all --only=classifier,squad
     python -m benchmarks.run_all --collect         # no runs: the report from the results present
@@ -39,6 +39,7 @@ BENCHMARKS = [
     ("pretraining_step", "benchmarks.bench_pretraining", "Pretraining step"),
     ("classifier", "benchmarks.bench_classifier", "Classifier fine-tuning"),
     ("squad", "benchmarks.bench_squad", "SQuAD data path"),
+    ("inference", "benchmarks.bench_inference", "Inference on real lengths"),
 ]
 
 
@@ -81,6 +82,10 @@ def headlines(name, payload):
     variant = lambda r: r["implementation"][len("bert_tf"):].replace(" Trainer loop", " (Trainer)")  # pylint: disable=unnecessary-lambda-assignment
     return [(f"{r['kind']} {r['config']}{xla(r)}{variant(r)}", r["vs_faster_peer"], r["faster_peer"])
             for r in rows if r["implementation"].startswith("bert_tf") and "vs_faster_peer" in r]
+  if name == "inference":
+    return [(f"{r['dataset']} {r['seq_length']} {r['config']}{xla(r)}", r["vs_faster_peer"],
+             r["faster_peer"]) for r in rows
+            if r["implementation"] == "bert_tf" and r.get("vs_faster_peer")]
   if name == "squad":
     return [(f"{r['stage']} {r['dataset']}", r["vs_tf_models"], "tf-models squad_lib")
             for r in rows if r["implementation"] == "bert_tf"]

@@ -81,9 +81,10 @@ class BertLayers:
   the same weight paths) without nesting a model inside a model. `skip_padding`: in training,
   run the transformer on real tokens only (bert_tf.layers.token_rows); for models that read
   real positions alone, since padding positions then come out as zeros.
+  `skip_padding_at_inference`: the same at inference (the batch also cut to its real extent).
   """
 
-  def __init__(self, config, skip_padding=False):
+  def __init__(self, config, skip_padding=False, skip_padding_at_inference=False):
     c = config
     self.embeddings = BertEmbeddings(
         c.vocab_size, c.hidden_size, c.max_position_embeddings, c.type_vocab_size,
@@ -91,7 +92,8 @@ class BertLayers:
     self.encoder = TransformerStack(
         c.num_hidden_layers, c.hidden_size, c.num_attention_heads, c.intermediate_size,
         c.hidden_act, c.initializer_range, c.hidden_dropout_prob, c.attention_probs_dropout_prob,
-        skip_padding=skip_padding, name="encoder")
+        skip_padding=skip_padding, skip_padding_at_inference=skip_padding_at_inference,
+        name="encoder")
     self.pooler = Pooler(c.hidden_size, c.initializer_range, name="pooler")
 
   def __call__(self, inputs, output_positions=None):

@@ -1,7 +1,7 @@
-"""Which kernels a training step uses, by device type: the one place that decides.
+"""Which kernels a training step and inference use, by device type: the one place that decides.
 
-Several parts of the training step have a second implementation that was measured faster on
-one device type only. They are listed here, with the device types that use them by default:
+Several parts of the training step (and of inference) have a second implementation that was
+measured faster on one device type only. They are listed here, with the device types that use them by default:
 
   shortcut          what it is                                      cpu  gpu  tpu
   fused_kernels     GELU, LayerNorm, dropout, cross-entropy and the  yes  no   no
@@ -14,17 +14,30 @@ one device type only. They are listed here, with the device types that use them 
   fused_qkv         query/key/value as one matmul inside XLA         yes  no   no
   skip_padding      training on the real tokens only (dynamic        yes  no   no
                     shapes; never inside XLA: token_rows)
+  skip_padding_at_  inference on the real tokens only: the batch     yes  no   no
+    inference       trimmed to its longest real extent, the dense
+                    parts on the real tokens' rows (plain ops,
+                    dynamic shapes; never inside XLA: token_rows)
 
 Evidence: every "yes" was measured on this project's CPU (docs/pretraining.md,
-benchmarks/results/pretraining_step.md). None was measured on a GPU or a TPU, so there the
+benchmarks/results/pretraining_step.md, benchmarks/results/inference.md). None was measured on a GPU or a TPU, so there the
 plain TensorFlow ops run: on a TPU the whole step is one XLA computation anyway and XLA's own
 lowering (ThreeFry rather than Philox for random bits, its reductions) is tuned for it; on a GPU
 skipping padding would add a device-to-host copy per step and recompile the fused kernels per
-row bucket. Values are the same either way (tests/test_fused.py, tests/layers/test_token_rows.py).
+row bucket. Values are the same either way (tests/test_fused.py, tests/layers/test_token_rows.py,
+tests/layers/test_inference_rows.py), at the positions the models read: skipping padding gives
+zeros at padding positions, so only models and callers that read real positions alone use it.
+
+`portable()` (graphs written to disk: the raw-text SavedModels) turns every shortcut off except
+skip_padding_at_inference: that one is plain TensorFlow ops (no XLA island) whose only demand is
+dynamic shapes, which every SavedModel runtime without XLA has (TF Serving on CPUs and GPUs); its
+cost on a GPU was not measured. A TPU serving graph would have to be compiled with static shapes
+anyway, where the padded path runs (in_xla_context).
 
 The device type is taken from the visible devices on first use, or set by the programs from
 their strategy (`set_device(device_type(strategy))`); `override(...)` switches one shortcut for
-all devices (the programs' --skip_padding / --noxla_kernels, tests, benchmarks). Settings apply
+all devices (the programs' --skip_padding, which sets skip_padding and
+skip_padding_at_inference together; --noxla_kernels; tests, benchmarks). Settings apply
 to functions traced afterwards.
 """
 import contextlib
@@ -41,12 +54,15 @@ class KernelPolicy:
   variadic_norm: bool
   fused_qkv: bool
   skip_padding: bool
+  skip_padding_at_inference: bool
 
 
 _MEASURED = KernelPolicy(fused_kernels=True, philox_in_xla=True, variadic_norm=True,
-                         fused_qkv=True, skip_padding=True)
+                         fused_qkv=True, skip_padding=True, skip_padding_at_inference=True)
 _PLAIN = KernelPolicy(fused_kernels=False, philox_in_xla=False, variadic_norm=False,
-                      fused_qkv=False, skip_padding=False)
+                      fused_qkv=False, skip_padding=False, skip_padding_at_inference=False)
+# Written-to-disk graphs: plain ops only; skipping padding at inference is plain ops too.
+_PORTABLE = dataclasses.replace(_PLAIN, skip_padding_at_inference=True)
 POLICIES = {"cpu": _MEASURED, "gpu": _PLAIN, "tpu": _PLAIN}
 
 _STATE = {"device": None, "overrides": {}}
@@ -97,11 +113,14 @@ def override(**shortcuts):
 
 @contextlib.contextmanager
 def portable():
-  """Within it, functions are traced with the plain ops of every device (no shortcut): for
+  """Within it, functions are traced with the plain ops of every device (no XLA island): for
   graphs written to disk (SavedModels) that may run on any device or serving binary, e.g. TF
-  Serving without XLA's JIT kernels."""
+  Serving without XLA's JIT kernels. Skipping padding at inference stays on (plain ops, see the
+  module docstring) unless it was switched off by override(skip_padding_at_inference=False)."""
   saved = dict(_STATE["overrides"])
-  _STATE["overrides"] = dataclasses.asdict(_PLAIN)
+  _STATE["overrides"] = dataclasses.asdict(_PORTABLE)
+  if saved.get("skip_padding_at_inference") is False:
+    _STATE["overrides"]["skip_padding_at_inference"] = False
   try:
     yield policy()
   finally:
@@ -127,7 +146,9 @@ def in_xla_context():
 
 def configure(strategy, skip_padding=None, fused_kernels=True):
   """The programs' setup: the policy of the strategy's device type, then their flags' overrides
-  (skip_padding None: the device's default; fused_kernels False: plain ops everywhere)."""
+  (skip_padding None: the device's default, else skipping padding in training and at inference
+  on or off; fused_kernels False: plain ops everywhere)."""
   set_device(device_type(strategy))
-  override(skip_padding=skip_padding, fused_kernels=None if fused_kernels else False)
+  override(skip_padding=skip_padding, skip_padding_at_inference=skip_padding,
+           fused_kernels=None if fused_kernels else False)
   return policy()

@@ -47,9 +47,9 @@ def define_run_flags(train_batch_size=32, learning_rate=5e-5, num_train_epochs=3
                        "multi-worker TF_CONFIG every worker mirrors over its own GPUs.")
   flags.DEFINE_integer("num_cpu_replicas", 0, "Rehearse a multi-replica run on one machine: "
                        "MirroredStrategy over this many logical CPU devices.")
-  flags.DEFINE_bool("skip_padding", None, "Train on the real tokens only (dynamic shapes; never "
-                    "with --use_xla or on TPU). Default: on CPUs, where it was measured faster; "
-                    "off on GPUs.")
+  flags.DEFINE_bool("skip_padding", None, "Train, evaluate and predict on the real tokens only "
+                    "(dynamic shapes; never with --use_xla or on TPU; bert_tf.kernels). Default: "
+                    "on CPUs, where it was measured faster; off on GPUs.")
   flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"],
                     "Compute precision; mixed_float16 uses dynamic loss scaling.")
   flags.DEFINE_bool("use_xla", False, "Compile the training step (forward, backward and the "

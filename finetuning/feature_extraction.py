@@ -27,8 +27,10 @@ def read_inputs(path):
 
 def extract(encoder, tokenizer, pairs, layers, max_seq_length, batch_size):
   """Yields per input: (input_ids [length], {layer: [length, hidden]}, pooled, mean_pooled),
-  length = the real tokens. Pairs and single texts may be mixed (grouped per batch)."""
+  length = the real tokens. Pairs and single texts may be mixed (grouped per batch). Only real
+  tokens are read, so the encoder skips padding (token_rows.reading_real_positions)."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from bert_tf.layers import token_rows  # pylint: disable=import-outside-toplevel
   from finetuning.classifier_features import encode_texts  # pylint: disable=import-outside-toplevel
   num_layers = encoder.config.num_hidden_layers
   for start in range(0, len(pairs), batch_size):
@@ -41,7 +43,8 @@ def extract(encoder, tokenizer, pairs, layers, max_seq_length, batch_size):
       texts_a = tf.constant([chunk[i][0] for i in index])
       texts_b = tf.constant([chunk[i][1] for i in index]) if is_pair else None
       inputs = encode_texts(tokenizer, texts_a, texts_b, max_seq_length)
-      outputs = encoder(inputs, training=False)
+      with token_rows.reading_real_positions():
+        outputs = encoder(inputs, training=False)
       mask = inputs["input_mask"].numpy()
       sequence = outputs["sequence_output"].numpy()
       mean = (sequence * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)

@@ -35,8 +35,9 @@ class BertClassifier(_FineTuningModel):
   def __init__(self, config, num_classes, seq_length=None, dropout_rate=None, **kwargs):
     config = as_config(config)
     inputs = encoder_inputs(seq_length)
-    # The head reads [CLS] only, so training skips padding tokens (bert_tf.layers.token_rows).
-    bert_layers = BertLayers(config, skip_padding=True)
+    # The head reads [CLS] only, so training and inference skip padding tokens
+    # (bert_tf.layers.token_rows).
+    bert_layers = BertLayers(config, skip_padding=True, skip_padding_at_inference=True)
     outputs = dict(bert_layers(inputs))
     rate = config.hidden_dropout_prob if dropout_rate is None else dropout_rate
     head = ClassificationHead(config.hidden_size, num_classes, rate, config.initializer_range,
@@ -57,7 +58,9 @@ class BertSpanLabeler(_FineTuningModel):
   """BERT + run_squad's head: start and end logits for every token.
 
   Returns: dict with float32 `start_logits`, `end_logits` [batch_size, seq_length] and the
-  encoder's outputs.
+  encoder's outputs. Inference skips padding tokens (bert_tf.layers.token_rows): the logits at
+  padding positions are then the head's bias, which the SQuAD candidates never read
+  (squad_postprocess and squad_serving rank real positions only).
   """
   original_head_names = (("cls/squad/output_weights", "cls/squad/output_weights"),
                          ("cls/squad/output_bias", "cls/squad/output_bias"))
@@ -65,7 +68,7 @@ class BertSpanLabeler(_FineTuningModel):
   def __init__(self, config, seq_length=None, **kwargs):
     config = as_config(config)
     inputs = encoder_inputs(seq_length)
-    bert_layers = BertLayers(config)
+    bert_layers = BertLayers(config, skip_padding_at_inference=True)
     outputs = dict(bert_layers(inputs))
     with keras.name_scope("cls"):
       outputs.update(SpanHead(config.hidden_size, config.initializer_range,
@@ -84,6 +87,8 @@ class BertTokenTagger(_FineTuningModel):
 
   Returns: dict with float32 `logits` [batch_size, seq_length, num_labels] (and `transitions`
   [batch_size, num_labels, num_labels], the CRF's, with use_crf) and the encoder's outputs.
+  Inference skips padding tokens (bert_tf.layers.token_rows): the logits at padding positions
+  are then the head's bias, which NER decoding never reads (it reads words' first pieces).
   """
   original_head_names = (("output_weights", "tagger/output_weights"),
                          ("output_bias", "tagger/output_bias"))
@@ -91,7 +96,7 @@ class BertTokenTagger(_FineTuningModel):
   def __init__(self, config, num_labels, use_crf=False, seq_length=None, **kwargs):
     config = as_config(config)
     inputs = encoder_inputs(seq_length)
-    bert_layers = BertLayers(config)
+    bert_layers = BertLayers(config, skip_padding_at_inference=True)
     outputs = dict(bert_layers(inputs))
     head = TokenClassificationHead(config.hidden_size, num_labels, config.hidden_dropout_prob,
                                    config.initializer_range, name="tagger")

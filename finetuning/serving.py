@@ -14,6 +14,7 @@ import os
 import tensorflow as tf
 
 from bert_tf import kernels
+from bert_tf.layers import token_rows
 from finetuning.classifier_features import encode_texts
 
 
@@ -89,7 +90,8 @@ class FeatureExtractorServer(tf.Module):
 
   def _features(self, text_a, text_b):
     inputs = encode_texts(self.tokenizer, text_a, text_b, self.max_seq_length)
-    outputs = self.encoder(inputs, training=False)
+    with token_rows.reading_real_positions():   # both outputs read real tokens only
+      outputs = self.encoder(inputs, training=False)
     mask = tf.cast(inputs["input_mask"], tf.float32)[..., None]
     sequence = tf.cast(outputs["sequence_output"], tf.float32)
     return {"pooled_output": tf.cast(outputs["pooled_output"], tf.float32),

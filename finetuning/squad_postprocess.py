@@ -104,8 +104,12 @@ def predict_answers(examples, features, results, n_best_size=20, max_answer_leng
         score = start_logits[0] + end_logits[0]
         if null is None or score < null[0]:
           null = (score, feature_index, start_logits[0], end_logits[0])
-      for start in _best_indexes(start_logits, n_best_size):
-        for end in _best_indexes(end_logits, n_best_size):
+      # Ranked among the real tokens only: the original ranks padding positions too and then
+      # drops them, so its candidates depended on the logits at padding, which a model that
+      # skips padding at inference does not compute (BertSpanLabeler).
+      real = len(feature.tokens)
+      for start in _best_indexes(start_logits[:real], n_best_size):
+        for end in _best_indexes(end_logits[:real], n_best_size):
           if (start >= len(feature.tokens) or end >= len(feature.tokens) or
               start not in feature.token_to_orig_map or end not in feature.token_to_orig_map or
               not feature.token_is_max_context.get(start, False) or end < start or

@@ -162,9 +162,13 @@ class ReaderServer(tf.Module):
     first piece, last piece)."""
     s = self.settings
     n = min(s.n_best_size, s.max_seq_length)
-    # Candidates: the n best starts x the n best ends of each window (float64 sums, as Python).
-    start_values, starts = tf.math.top_k(tf.cast(start_logits, tf.float64), n)
-    end_values, ends = tf.math.top_k(tf.cast(end_logits, tf.float64), n)
+    # Candidates: the n best starts x the n best ends of each window (float64 sums, as Python),
+    # ranked among the real tokens only (squad_postprocess: padding logits are not computed).
+    real = windows["inputs"]["input_mask"] > 0
+    start_values, starts = tf.math.top_k(
+        tf.where(real, tf.cast(start_logits, tf.float64), -float("inf")), n)
+    end_values, ends = tf.math.top_k(
+        tf.where(real, tf.cast(end_logits, tf.float64), -float("inf")), n)
     starts, ends = tf.cast(starts, tf.int64), tf.cast(ends, tf.int64)
     valid = (tf.gather(windows["is_max_context"], starts, batch_dims=1)[:, :, None] &
              tf.gather(windows["in_doc"], ends, batch_dims=1)[:, None, :] &

@@ -281,3 +281,22 @@ def test_classifier_peer_optimizers_clip_once_at_global_norm_1():
   experimental = peer_optimizer("adamw_experimental")
   assert experimental.global_clipnorm == 1.0 and experimental.clipnorm is None
   assert experimental.jit_compile and experimental.weight_decay == 0.01
+
+
+@pytest.mark.slow
+def test_inference_benchmark_quick(tmp_path):
+  """Real SST-2 and CMRC 2018 batches through every side; our skipping path's outputs equal our
+  padded ones (the benchmark's own check). Mutation caught: the span check comparing every
+  position, padding included (max_abs_diff then about 1e-1: the skipping path gives the head's
+  bias there)."""
+  shared_path("glue/SST-2/dev.tsv")
+  shared_path("cmrc2018/cmrc2018_dev.json")
+  _run("benchmarks.bench_inference", tmp_path)
+  rows = json.loads((tmp_path / "inference.json").read_text())["rows"]
+  assert {r["dataset"] for r in rows} == {"SST-2", "CMRC 2018"}
+  assert {r["implementation"] for r in rows} == {"bert_tf", "tf-models", "keras-hub"}
+  assert {r["xla"] for r in rows} == {False, True}
+  ours = [r for r in rows if r["implementation"] == "bert_tf"]
+  assert all(r["max_abs_diff"] < 1e-4 and r["vs_faster_peer"] > 0 for r in ours)
+  assert all(0.05 < r["real_token_share"] < 1.0 for r in rows)
+  assert "target met" in (tmp_path / "inference.md").read_text()

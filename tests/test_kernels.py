@@ -73,10 +73,14 @@ def test_skipping_padding_and_overrides():
     kernels.set_device(device)
     assert token_rows.skips_padding(True) == default
     assert not token_rows.skips_padding(False)
-    token_rows.set_skip_padding(not default)
+    assert token_rows.skips_padding_at_inference(False) == default
+    assert not token_rows.skips_padding_at_inference(True)
+    token_rows.set_skip_padding(not default)   # both, as the programs' --skip_padding
     assert token_rows.skips_padding(True) == (not default)
+    assert token_rows.skips_padding_at_inference(False) == (not default)
     token_rows.set_skip_padding(None)
     assert token_rows.skips_padding(True) == default
+    assert token_rows.skips_padding_at_inference(False) == default
   kernels.set_device("cpu")
   fused.set_xla_kernels(False)
   assert not kernels.policy().fused_kernels and kernels.policy().skip_padding
@@ -108,6 +112,11 @@ def test_portable_traces_plain_ops_and_restores_the_policy():
             if "_XlaMustCompile" in op.node_def.attr and op.get_attr("_XlaMustCompile")]
   assert islands()
   with kernels.portable() as inside:
-    assert not any(vars(inside).values()) and kernels.policy() == inside
+    assert not any(v for name, v in vars(inside).items() if name != "skip_padding_at_inference")
+    assert inside.skip_padding_at_inference and kernels.policy() == inside  # plain ops: allowed
     assert not islands()
   assert kernels.policy() == before and islands()
+  kernels.override(skip_padding_at_inference=False)
+  with kernels.portable() as inside:  # the user's "off" holds in exports too
+    assert not inside.skip_padding_at_inference
+  kernels.override(skip_padding=None, skip_padding_at_inference=None)

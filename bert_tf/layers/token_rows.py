@@ -1,4 +1,4 @@
-"""Skipping padding in training: the real tokens of a padded batch as the rows of one matrix.
+"""Skipping padding: the real tokens of a padded batch as the rows of one matrix.
 
 Every part of a transformer block except the attention scores works on each token alone (the
 dense layers, GELU, dropout, residual adds, LayerNorm), so it can run on the real tokens only:
@@ -14,12 +14,26 @@ a multiple of about 1/32 of the batch's tokens (at least seq_length), so the XLA
 (bert_tf.fused) compile for a few row counts, not for every batch; the extra rows are zeros and
 never reach an output.
 
+Inference (InferenceRows, trim_to_real_extent) goes further: the batch is first cut to its
+longest real extent (the last real position of any row, plus one), which also shrinks the
+attention's [seq, seq] scores, then the dense parts run on exactly the real tokens' rows with
+plain gathers and scatters (no XLA island, no rounding of the row count: no gradient and nothing
+compiled per shape), and the outputs are padded back to the input's seq_length with zeros. Cutting
+is exact: a key past every real position is masked in every row (weight exp(-10000) = 0), and
+masks with holes (padding between real tokens) are cut after their last real token only.
+
 Outputs at real tokens equal the padded computation's; padding tokens come out as zeros instead
 of the values the padded computation gives them, which is why only the models that read real
-positions alone (BertPretrainer: masked positions and [CLS]; BertClassifier: [CLS]) use it.
+positions alone use it: in training BertPretrainer (masked positions and [CLS]) and
+BertClassifier ([CLS]); at inference BertClassifier, BertTokenTagger and BertSpanLabeler (whose
+consumers read real positions: NER decoding, the SQuAD candidates) and an encoder called inside
+`reading_real_positions()` (feature extraction, which writes real tokens only).
 Whether it is used is decided by device type in bert_tf.kernels (on CPUs, where it was measured
 faster); `set_skip_padding(False)` turns it off everywhere, `True` on (comparisons, debugging).
 """
+import contextlib
+import threading
+
 import tensorflow as tf
 
 from bert_tf import fused
@@ -29,16 +43,79 @@ from bert_tf import kernels
 _ROW_GRANULES = 32
 
 
+# Per thread: a declaration made while tracing one function must not reach another thread's.
+_DECLARED = threading.local()
+
+
 def set_skip_padding(enabled):
-  """Skip padding tokens in training (True), compute them (False), or follow the device type's
-  default (None: on CPUs, see bert_tf.kernels); for functions traced afterwards."""
-  kernels.override(skip_padding=enabled)
+  """Skip padding tokens in training and at inference (True), compute them (False), or follow
+  the device type's default (None: on CPUs, see bert_tf.kernels); for functions traced
+  afterwards."""
+  kernels.override(skip_padding=enabled, skip_padding_at_inference=enabled)
 
 
 def skips_padding(training):
   """Whether a training call traced now can use TokenRows: the kernel policy says so, and not
   inside an XLA computation (jit_compile or a TPU), where shapes must be static."""
   return bool(training) and kernels.policy().skip_padding and not kernels.in_xla_context()
+
+
+def skips_padding_at_inference(training):
+  """Whether an inference call traced now can trim the batch and use InferenceRows: not
+  training, the kernel policy says so, and not inside an XLA computation."""
+  return (not training and kernels.policy().skip_padding_at_inference and
+          not kernels.in_xla_context())
+
+
+@contextlib.contextmanager
+def reading_real_positions():
+  """Within it, inference calls of any encoder skip padding (where skips_padding_at_inference):
+  for callers that read the outputs at real positions only (feature extraction), so padding
+  positions may come out as zeros. Applies to calls made (functions traced) inside it."""
+  _DECLARED.depth = getattr(_DECLARED, "depth", 0) + 1
+  try:
+    yield
+  finally:
+    _DECLARED.depth -= 1
+
+
+def reads_real_positions():
+  """Whether the current caller declared it reads real positions only (reading_real_positions)."""
+  return getattr(_DECLARED, "depth", 0) > 0
+
+
+def real_extent(input_mask):
+  """The batch's longest real extent: 1 + the last position any row has a real token at (at
+  least 1, so an all-padding batch keeps its [CLS] column). int32 scalar."""
+  seq_length = tf.shape(input_mask)[1]
+  last = tf.where(input_mask > 0, tf.range(1, seq_length + 1)[tf.newaxis, :], 0)
+  return tf.maximum(tf.reduce_max(last), 1)
+
+
+class InferenceRows:
+  """The real tokens of a padded batch as exactly that many rows, for inference: plain gathers
+  and scatters, no gradient, no XLA island (exported graphs stay plain ops). TokenRows'
+  interface.
+
+  Args:
+    input_mask: int Tensor [batch_size, seq_length], 1 for real tokens, 0 for padding.
+  """
+
+  def __init__(self, input_mask):
+    shape = tf.shape(input_mask)
+    self.batch_size, self.seq_length = shape[0], shape[1]
+    self.tokens = self.batch_size * self.seq_length
+    self.positions = tf.cast(tf.where(tf.reshape(input_mask, [-1]) > 0), tf.int32)  # [rows, 1]
+
+  def to_rows(self, x):
+    """float Tensor [batch_size, seq_length, width] -> [rows, width], the real tokens in order."""
+    return tf.gather(tf.reshape(x, [-1, _width(x)]), self.positions[:, 0])
+
+  def to_tokens(self, rows):
+    """float Tensor [rows, width] -> [batch_size, seq_length, width], zeros at padding."""
+    width = _width(rows)
+    flat = tf.scatter_nd(self.positions, rows, tf.stack([self.tokens, tf.shape(rows)[1]]))
+    return tf.reshape(flat, [self.batch_size, self.seq_length, width])
 
 
 class TokenRows:

@@ -69,7 +69,11 @@ class TransformerStack(keras.layers.Layer):
 
   With `skip_padding`, a training call given `input_mask` runs the blocks on the real tokens only
   (bert_tf.layers.token_rows) where shapes may be dynamic; the outputs are then zero at padding.
-  Other training calls run them on all tokens flattened to rows (token_rows.FlatRows).
+  Other training calls run them on all tokens flattened to rows (token_rows.FlatRows). With
+  `skip_padding_at_inference` (or inside token_rows.reading_real_positions()), an inference call
+  given `input_mask` runs them on the batch cut to its longest real extent and on its real
+  tokens only, and pads the outputs back with zeros (token_rows.InferenceRows); outside XLA and
+  where the kernel policy allows (bert_tf.kernels).
 
   Call args:
     hidden_states: float Tensor [batch_size, seq_length, hidden_size].
@@ -85,10 +89,11 @@ class TransformerStack(keras.layers.Layer):
 
   def __init__(self, num_layers, hidden_size, num_heads, intermediate_size, activation="gelu",
                initializer_range=0.02, dropout_rate=0.1, attention_dropout_rate=0.1,
-               skip_padding=False, **kwargs):
+               skip_padding=False, skip_padding_at_inference=False, **kwargs):
     super().__init__(**kwargs)
     self.num_layers = num_layers
     self.skip_padding = skip_padding
+    self.skip_padding_at_inference = skip_padding_at_inference
     self.block_args = dict(hidden_size=hidden_size, num_heads=num_heads,
                            intermediate_size=intermediate_size, activation=activation,
                            initializer_range=initializer_range, dropout_rate=dropout_rate,
@@ -102,11 +107,30 @@ class TransformerStack(keras.layers.Layer):
     self.built = True
 
   def call(self, hidden_states, bias, input_mask=None, output_positions=None, training=None):
+    if (input_mask is not None and token_rows.skips_padding_at_inference(training) and
+        (self.skip_padding_at_inference or token_rows.reads_real_positions())):
+      return self._call_on_real_extent(hidden_states, bias, input_mask, output_positions)
     rows = None
     if self.skip_padding and input_mask is not None and token_rows.skips_padding(training):
       rows = token_rows.TokenRows(input_mask)
     elif training:
       rows = token_rows.FlatRows(hidden_states)
+    return self._run_blocks(hidden_states, bias, rows, output_positions, training)
+
+  def _call_on_real_extent(self, hidden_states, bias, input_mask, output_positions):
+    # Inference on the real tokens: columns past the last real token of every row are cut (their
+    # keys have zero weight for every query), the blocks run on the real tokens' rows, and the
+    # outputs get the cut columns back as zeros. output_positions must lie before the cut.
+    extent = token_rows.real_extent(input_mask)
+    rows = token_rows.InferenceRows(input_mask[:, :extent])
+    outputs = self._run_blocks(hidden_states[:, :extent], bias[..., :extent], rows,
+                               output_positions, training=False)
+    padding = [[0, 0], [0, tf.shape(hidden_states)[1] - extent], [0, 0]]
+    padded = [tf.ensure_shape(tf.pad(x, padding), hidden_states.shape)
+              for x in outputs[:self.num_layers]]
+    return padded + outputs[self.num_layers:]
+
+  def _run_blocks(self, hidden_states, bias, rows, output_positions, training):
     block_input = hidden_states  # [batch_size, seq_length, hidden_size]
     x = hidden_states if rows is None else rows.to_rows(hidden_states)
     outputs = []
@@ -130,5 +154,6 @@ class TransformerStack(keras.layers.Layer):
 
   def get_config(self):
     config = super().get_config()
-    config.update(num_layers=self.num_layers, skip_padding=self.skip_padding, **self.block_args)
+    config.update(num_layers=self.num_layers, skip_padding=self.skip_padding,
+                  skip_padding_at_inference=self.skip_padding_at_inference, **self.block_args)
     return config

@@ -162,15 +162,27 @@ def test_answer_text_recovered_from_token_spans(tmp_path, relative, vocab, limit
   assert ours / total >= floor
 
 
-def _logits_for(features, seed):
+def _logits_for(features, seed, padding=None):
+  """Random logits per feature; `padding` (a float) replaces those at padding positions."""
   rng = np.random.default_rng(seed)
-  return {f.unique_id: (rng.normal(size=len(f.input_ids)) * 3, rng.normal(size=len(f.input_ids)) * 3)
-          for f in features}
+  logits = {}
+  for f in features:
+    pair = [rng.normal(size=len(f.input_ids)) * 3 for _ in range(2)]
+    if padding is not None:
+      for values in pair:
+        values[np.asarray(f.input_mask) == 0] = padding
+    logits[f.unique_id] = tuple(pair)
+  return logits
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("version_2", [False, True])
 def test_postprocessing_equals_the_original(tmp_path, version_2):
+  """Ours ranks candidates among real tokens only, the original among all positions (dropping
+  padding ones afterwards): the original is fed logits far below every real one at padding (the
+  padded candidates then never take a slot), ours logits far above (which must change nothing:
+  a BertSpanLabeler that skips padding at inference gives its bias there). Mutation caught:
+  ranking all positions in ours (test fails on the nbest lists)."""
   from official.nlp.data import squad_lib
   path = shared_path("squad/expmrc-squad-dev.json")
   vocab = shared_path("vocab/uncased_vocab.txt")
@@ -178,10 +190,11 @@ def test_postprocessing_equals_the_original(tmp_path, version_2):
   examples, _ = read_squad_examples(str(path), False, split_cjk=False)
   features = list(sf.convert_examples_to_features(examples, FullTokenizer(str(vocab)), 128, 64,
                                                   32, False))
-  logits = _logits_for(features, 7)
+  logits = _logits_for(features, 7, padding=100.0)
   raw = collections.namedtuple("RawResult", ["unique_id", "start_logits", "end_logits"])
   ref_predictions, ref_nbest, ref_null = squad_lib.postprocess_output(
-      ref_examples, ref_features, [raw(u, s.tolist(), e.tolist()) for u, (s, e) in logits.items()],
+      ref_examples, ref_features, [raw(u, s.tolist(), e.tolist()) for u, (s, e) in
+                                   _logits_for(features, 7, padding=-1e4).items()],
       20, 30, True, version_2_with_negative=version_2, null_score_diff_threshold=-15.0)
   predictions, nbest, null_odds = squad_postprocess.predict_answers(
       examples, features, logits, 20, 30, True, version_2, -15.0, match_unknown=False)
