@@ -53,8 +53,13 @@ def headlines(name, payload):
     return [(f"{r['corpus']}", r["speed_vs_full_tokenizer"], r.get("reference", "FullTokenizer"))
             for r in rows if r["implementation"] == "bert_tf FastTokenizer"]
   if name == "pretraining_data":
-    return [(f"{r['language']} {r['corpus_mb']:.0f} MB{' WWM' if r['whole_word_mask'] else ''}",
-             r["speedup"], "tf-models create_pretraining_data") for r in rows]
+    # Single process against single process, all cores against the reference run as one
+    # process per core over the corpus split by documents.
+    return [(f"{r['language']} {r['corpus_mb']:.1f} MB{' WWM' if r['whole_word_mask'] else ''}, "
+             f"{r.get('mode', 'ours on all cores, reference on one')}", r["speedup"],
+             "tf-models create_pretraining_data" + (
+                 f" x{r['reference']['processes']}" if r["reference"].get("processes", 1) > 1
+                 else "")) for r in rows]
   if name == "pretraining_step":
     return [(f"{r['implementation']} {r['config']}{xla(r)}", r["vs_faster_peer"], "faster peer")
             for r in rows if r["implementation"].startswith("bert_tf") and r.get("vs_faster_peer")]
