@@ -1,23 +1,33 @@
-"""Pretraining data generation: ours against tf-models-official's, same corpus and flags, one run.
+"""Pretraining data generation: ours against tf-models-official's, same corpus and flags.
 
-    python -m benchmarks.bench_pretraining_data            # real corpora, two sizes each
-    python -m benchmarks.bench_pretraining_data --quick    # a tiny corpus, for the smoke test
+    python -m benchmarks.bench_pretraining_data            # real corpora (about 12 minutes, 2 cores)
+    python -m benchmarks.bench_pretraining_data --quick    # tiny corpora, for the smoke test
 
-Each row runs one command line end to end as a user would (process start, imports and
+Each row runs whole command lines end to end as a user would (process start, imports and
 tokenizer set-up included): tf-models-official's `python -m official.nlp.data.
-create_pretraining_data` (one process; it holds the corpus and every instance in memory) and
-ours, `python -m pretraining.create_pretraining_data` with default parallelism (all cores) and
-sharding. Flags are the same for both (the original's defaults: max_seq_length 128,
-max_predictions_per_seq 20, dupe_factor 10, masked_lm_prob 0.15, short_seq_prob 0.1, seed
-12345), with and without do_whole_word_mask. For Chinese, "whole word" means jieba words for
-ours; the reference has no Chinese word segmentation, so its flag only groups ## pieces.
+create_pretraining_data` (it holds the corpus and every instance in memory) and ours,
+`python -m pretraining.create_pretraining_data`. Flags are the same for both (the original's
+defaults: max_seq_length 128, max_predictions_per_seq 20, dupe_factor 10, masked_lm_prob 0.15,
+short_seq_prob 0.1, seed 12345). For Chinese, "whole word" means jieba words for ours; the
+reference has no Chinese word segmentation, so its flag only groups ## pieces.
 
-Corpus sizes: the real corpus from ../shared/data repeated k times (documents stay documents;
-a repeat is new text to both programs). Peak memory is the largest sum of resident memory over
-the program's process tree, sampled every 100 ms (sampling a process tree every 20 ms took
-3-10% of a run that keeps both cores busy, as ours does, and next to nothing from the
-single-process reference; memory changes slowly, so 100 ms still catches the peak). Results:
-benchmarks/results/pretraining_data.{json,md,png}.
+Two rows per case, like for like:
+  single process  one reference process against ours with --num_workers=1;
+  all cores       the reference as one process per core (N), run in parallel over the corpus
+                  cut into N files at document boundaries, each with its own output file and
+                  seed (12345 + i), as a user would spread it; against ours with the default
+                  --num_workers=0 (all cores). Wall time until the last process ends.
+Our output depends on the shard count only (auto-sized from the input), so both of our rows
+write the same records.
+
+Corpora: wikitext-2 valid (1.0 MB, English, with and without whole word masking), and the
+largest corpora ../shared/data allows with every line distinct (benchmarks/pretraining_corpora.py:
+all its English text, 4.4 MB; all its Chinese text, 12.2 MB, with jieba whole word masking).
+No corpus is repeated: a repeat would flatter our per-word tokenizer cache. shared/data holds
+no 30 MB of distinct text in either language. Peak memory is the largest sum of resident memory
+over the process trees of all processes of a row, sampled every 100 ms (sampling every 20 ms
+took 3-10% of a run that keeps both cores busy; memory changes slowly, so 100 ms still catches
+the peak). Results: benchmarks/results/pretraining_data.{json,md,png}.
 """
 import argparse
 import json
