@@ -151,6 +151,10 @@ def run_ours(corpus, vocab, wwm, dupe_factor, work, num_workers):
           "num_workers": num_workers}
 
 
+def size_text(megabytes):
+  return f"{megabytes:.1f} MB" if megabytes >= 0.1 else f"{megabytes * 1024:.0f} KB"
+
+
 def corpus_file(name, language, work):
   if name.startswith("distinct:"):
     path = work / f"{language}_distinct.txt"
@@ -201,11 +205,12 @@ def main(argv=None):
              "our_startup_seconds": startup["seconds"], "our_startup_peak_mb": startup["peak_mb"],
              "machine": machine_info(), "rows": rows}
   table = markdown_table(
-      ["corpus", "size", "whole word", "processes", "reference inst/s", "reference wall s",
+      ["corpus", "size", "whole word", "processes (reference / ours)", "reference inst/s", "reference wall s",
        "reference peak MB", "ours inst/s", "ours wall s", "ours peak MB", "speed-up"],
-      [[f"{r['language']}: {r['corpus']}", f"{r['corpus_mb']:.1f} MB",
+      [[f"{r['language']}: {r['corpus']}", size_text(r["corpus_mb"]),
         "yes" if r["whole_word_mask"] else "no",
-        f"{r['mode']} ({r['reference']['processes']} / {r['ours']['num_workers'] or cores})",
+        f"{r['mode']} ({r['reference']['processes']} / "
+        f"{min(r['ours']['num_workers'] or cores, r['ours']['shards'])})",
         f"{r['reference']['instances_per_s']:,.0f}", f"{r['reference']['seconds']:.1f}",
         f"{r['reference']['peak_mb']:,.0f}", f"{r['ours']['instances_per_s']:,.0f}",
         f"{r['ours']['seconds']:.1f}", f"{r['ours']['peak_mb']:,.0f}", f"{r['speedup']:.1f}x"]
@@ -228,7 +233,7 @@ def plot(rows, path):
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
   import numpy as np  # pylint: disable=import-outside-toplevel
-  labels = [f"{r['language']} {r['corpus_mb']:.1f} MB{' wwm' if r['whole_word_mask'] else ''}\n"
+  labels = [f"{r['language']} {size_text(r['corpus_mb'])}{' wwm' if r['whole_word_mask'] else ''}\n"
             f"{r['mode']}" for r in rows]
   x = np.arange(len(rows))
   fig, (left, right) = plt.subplots(1, 2, figsize=(max(12, 1.6 * len(rows)), 5))
