@@ -1,7 +1,7 @@
 """Pretraining data generation: ours against tf-models-official's, same corpus and flags.
 
-    python -m benchmarks.bench_pretraining_data            # real corpora (about 12 minutes, 2 cores)
-    python -m benchmarks.bench_pretraining_data --quick    # tiny corpora, for the smoke test
+    python -m benchmarks.bench_pretraining_data          # real corpora, about 12 min on 2 cores
+    python -m benchmarks.bench_pretraining_data --quick  # tiny corpora, for the smoke test
 
 Each row runs whole command lines end to end as a user would (process start, imports and
 tokenizer set-up included): tf-models-official's `python -m official.nlp.data.
@@ -205,8 +205,9 @@ def main(argv=None):
              "our_startup_seconds": startup["seconds"], "our_startup_peak_mb": startup["peak_mb"],
              "machine": machine_info(), "rows": rows}
   table = markdown_table(
-      ["corpus", "size", "whole word", "processes (reference / ours)", "reference inst/s", "reference wall s",
-       "reference peak MB", "ours inst/s", "ours wall s", "ours peak MB", "speed-up"],
+      ["corpus", "size", "whole word", "processes (reference / ours)", "reference inst/s",
+       "reference wall s", "reference peak MB", "ours inst/s", "ours wall s", "ours peak MB",
+       "speed-up"],
       [[f"{r['language']}: {r['corpus']}", size_text(r["corpus_mb"]),
         "yes" if r["whole_word_mask"] else "no",
         f"{r['mode']} ({r['reference']['processes']} / "

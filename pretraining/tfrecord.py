@@ -36,7 +36,7 @@ def frames(records):
 
 
 class RecordWriter:
-  """with RecordWriter(path) as writer: writer.write(serialized_record); writer.write_all(records)"""
+  """with RecordWriter(path) as writer: writer.write(record); writer.write_all(records)"""
 
   def __init__(self, path):
     path = str(path)
