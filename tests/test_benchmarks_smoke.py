@@ -184,3 +184,18 @@ def test_demo_section_reports_every_seed_of_both_models_and_the_wall_time(tmp_pa
   assert "| 8 | 0.900 / 0.950 / 0.550 |" in text
   assert (tmp_path / "demo_learning_curve.png").read_bytes() == b"png"
   assert demo_section(tmp_path / "absent", tmp_path) is None
+
+
+def test_distinct_pretraining_corpus_repeats_no_line(tmp_path):
+  """The data benchmark's English corpus holds every line once, in documents. Mutation caught:
+  write_corpus without its seen-set (CoNLL-2003's valid.txt and eng.testa hold the same
+  sentences)."""
+  shared_path("conll2003/eng.testa")
+  from benchmarks.pretraining_corpora import write_corpus
+  path = tmp_path / "en.txt"
+  size = write_corpus("English", path)
+  text = path.read_text(encoding="utf-8")
+  lines = [line for line in text.split("\n") if line]
+  assert size == path.stat().st_size > 4 * 2**20
+  assert len(lines) == len(set(lines)) > 40_000
+  assert text.count("\n\n") > 10_000 and "\n\n\n" not in text
