@@ -1,23 +1,33 @@
-"""Pretraining data generation: ours against tf-models-official's, same corpus and flags, one run.
+"""Pretraining data generation: ours against tf-models-official's, same corpus and flags.
 
-    python -m benchmarks.bench_pretraining_data            # real corpora, two sizes each
-    python -m benchmarks.bench_pretraining_data --quick    # a tiny corpus, for the smoke test
+    python -m benchmarks.bench_pretraining_data          # real corpora, about 12 min on 2 cores
+    python -m benchmarks.bench_pretraining_data --quick  # tiny corpora, for the smoke test
 
-Each row runs one command line end to end as a user would (process start, imports and
+Each row runs whole command lines end to end as a user would (process start, imports and
 tokenizer set-up included): tf-models-official's `python -m official.nlp.data.
-create_pretraining_data` (one process; it holds the corpus and every instance in memory) and
-ours, `python -m pretraining.create_pretraining_data` with default parallelism (all cores) and
-sharding. Flags are the same for both (the original's defaults: max_seq_length 128,
-max_predictions_per_seq 20, dupe_factor 10, masked_lm_prob 0.15, short_seq_prob 0.1, seed
-12345), with and without do_whole_word_mask. For Chinese, "whole word" means jieba words for
-ours; the reference has no Chinese word segmentation, so its flag only groups ## pieces.
+create_pretraining_data` (it holds the corpus and every instance in memory) and ours,
+`python -m pretraining.create_pretraining_data`. Flags are the same for both (the original's
+defaults: max_seq_length 128, max_predictions_per_seq 20, dupe_factor 10, masked_lm_prob 0.15,
+short_seq_prob 0.1, seed 12345). For Chinese, "whole word" means jieba words for ours; the
+reference has no Chinese word segmentation, so its flag only groups ## pieces.
 
-Corpus sizes: the real corpus from ../shared/data repeated k times (documents stay documents;
-a repeat is new text to both programs). Peak memory is the largest sum of resident memory over
-the program's process tree, sampled every 100 ms (sampling a process tree every 20 ms took
-3-10% of a run that keeps both cores busy, as ours does, and next to nothing from the
-single-process reference; memory changes slowly, so 100 ms still catches the peak). Results:
-benchmarks/results/pretraining_data.{json,md,png}.
+Two rows per case, like for like:
+  single process  one reference process against ours with --num_workers=1;
+  all cores       the reference as one process per core (N), run in parallel over the corpus
+                  cut into N files at document boundaries, each with its own output file and
+                  seed (12345 + i), as a user would spread it; against ours with the default
+                  --num_workers=0 (all cores). Wall time until the last process ends.
+Our output depends on the shard count only (auto-sized from the input), so both of our rows
+write the same records.
+
+Corpora: wikitext-2 valid (1.0 MB, English, with and without whole word masking), and the
+largest corpora ../shared/data allows with every line distinct (benchmarks/pretraining_corpora.py:
+all its English text, 4.4 MB; all its Chinese text, 12.2 MB, with jieba whole word masking).
+No corpus is repeated: a repeat would flatter our per-word tokenizer cache. shared/data holds
+no 30 MB of distinct text in either language. Peak memory is the largest sum of resident memory
+over the process trees of all processes of a row, sampled every 100 ms (sampling every 20 ms
+took 3-10% of a run that keeps both cores busy; memory changes slowly, so 100 ms still catches
+the peak). Results: benchmarks/results/pretraining_data.{json,md,png}.
 """
 import argparse
 import json
@@ -32,67 +42,125 @@ import time
 
 import psutil
 
+from benchmarks import pretraining_corpora
 from benchmarks.common import RESULTS, SHARED_DATA, machine_info, markdown_table, write_results
 
-CORPORA = {
-    # name: (corpus, vocab, sizes (repeats))
-    "English": ("english_corpus/wikitext-2_valid_sentences.txt", "vocab/uncased_vocab.txt", (4, 32)),
-    "Chinese": ("chinese_corpus/CLUECorpusSmall_bert_sampled.txt", "vocab/chinese_vocab.txt", (2, 16)),
-}
-QUICK = {
-    "English": ("pretrain_corpus/sample_text.txt", "vocab/uncased_vocab.txt", (2, 4)),
-    "Chinese": ("chinese_corpus/news_zh_1.txt", "vocab/chinese_vocab.txt", (1, 2)),
-}
+# Cases: (language, corpus, vocab, whole word masking values). A corpus is a shared/data file or
+# "distinct:LANGUAGE", the largest distinct-line corpus shared/data allows
+# (benchmarks/pretraining_corpora.py).
+CASES = [
+    ("English", "english_corpus/wikitext-2_valid_sentences.txt", "vocab/uncased_vocab.txt",
+     (False, True)),
+    ("English", "distinct:English", "vocab/uncased_vocab.txt", (False,)),
+    ("Chinese", "distinct:Chinese", "vocab/chinese_vocab.txt", (True,)),
+]
+QUICK = [
+    ("English", "pretrain_corpus/sample_text.txt", "vocab/uncased_vocab.txt", (False, True)),
+    ("Chinese", "chinese_corpus/news_zh_1.txt", "vocab/chinese_vocab.txt", (False, True)),
+]
+MODES = ("single process", "all cores")
 
 
-def measure(command, cwd):
-  """Runs command; returns (seconds, peak RSS MB of its process tree, stdout, stderr)."""
+def measure(commands, cwd):
+  """Runs the commands in parallel; returns (seconds until the last ends, peak of the summed
+  RSS of their process trees in MB, [(stdout, stderr)])."""
   start = time.perf_counter()
-  with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-    process = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=err)
-    root = psutil.Process(process.pid)
-    peak = 0
-    while process.poll() is None:
+  outputs = [(tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")) for _ in commands]
+  processes = [subprocess.Popen(c, cwd=cwd, stdout=o, stderr=e)
+               for c, (o, e) in zip(commands, outputs)]
+  roots = [psutil.Process(p.pid) for p in processes]
+  peak = 0
+  while any(p.poll() is None for p in processes):
+    total = 0
+    for root in roots:
       try:
         tree = [root] + root.children(recursive=True)
-        peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+        total += sum(p.memory_info().rss for p in tree if p.is_running())
       except psutil.Error:
         pass
-      time.sleep(0.1)
-    seconds = time.perf_counter() - start
+    peak = max(peak, total)
+    time.sleep(0.1)
+  seconds = time.perf_counter() - start
+  texts = []
+  for out, err in outputs:
     out.seek(0)
     err.seek(0)
-    stdout, stderr = out.read(), err.read()
-  if process.returncode:
-    raise RuntimeError(f"{' '.join(command)} failed:\n{stderr[-3000:]}")
-  return seconds, peak / 2**20, stdout, stderr
+    texts.append((out.read(), err.read()))
+    out.close()
+    err.close()
+  for command, process, (_, stderr) in zip(commands, processes, texts):
+    if process.returncode:
+      raise RuntimeError(f"{' '.join(map(str, command))} failed:\n{stderr[-3000:]}")
+  return seconds, peak / 2**20, texts
 
 
-def flags(corpus, output, vocab, wwm, dupe_factor):
+def flags(corpus, output, vocab, wwm, dupe_factor, seed=12345):
   return [f"--input_file={corpus}", f"--output_file={output}", f"--vocab_file={vocab}",
           "--do_lower_case=true", f"--do_whole_word_mask={str(wwm).lower()}",
-          "--max_seq_length=128", "--max_predictions_per_seq=20", "--random_seed=12345",
+          "--max_seq_length=128", "--max_predictions_per_seq=20", f"--random_seed={seed}",
           f"--dupe_factor={dupe_factor}", "--masked_lm_prob=0.15", "--short_seq_prob=0.1"]
 
 
-def run_reference(corpus, vocab, wwm, dupe_factor, work):
-  output = work / "reference.tfrecord"
-  seconds, peak, _, stderr = measure(
-      [sys.executable, "-m", "official.nlp.data.create_pretraining_data",
-       *flags(corpus, output, vocab, wwm, dupe_factor)], work)
-  instances = int(re.search(r"Wrote (\d+) total instances", stderr).group(1))
-  output.unlink()
-  return seconds, peak, instances
+def split_by_documents(corpus, parts, work):
+  """corpus cut at blank lines into parts files of about equal size (the reference's own way to
+  use several cores: one process per input file)."""
+  text = corpus.read_text(encoding="utf-8")
+  documents = [d for d in text.split("\n\n") if d.strip()]
+  target = len(text) / parts
+  paths, current, size = [], [], 0
+  for document in documents:
+    current.append(document)
+    size += len(document) + 2
+    if size >= target * (len(paths) + 1) and len(paths) < parts - 1:
+      paths.append(current)
+      current = []
+  paths.append(current)
+  files = []
+  for index, documents in enumerate(paths):
+    path = work / f"{corpus.stem}.part{index}.txt"
+    path.write_text("\n\n".join(documents) + "\n", encoding="utf-8")
+    files.append(path)
+  return files
 
 
-def run_ours(corpus, vocab, wwm, dupe_factor, work):
+def run_reference(inputs, vocab, wwm, dupe_factor, work):
+  """One reference process per input file, in parallel, each with its own output and seed."""
+  outputs = [work / f"reference{i}.tfrecord" for i in range(len(inputs))]
+  commands = [[sys.executable, "-m", "official.nlp.data.create_pretraining_data",
+               *flags(corpus, output, vocab, wwm, dupe_factor, seed=12345 + i)]
+              for i, (corpus, output) in enumerate(zip(inputs, outputs))]
+  seconds, peak, texts = measure(commands, work)
+  instances = sum(int(re.search(r"Wrote (\d+) total instances", stderr).group(1))
+                  for _, stderr in texts)
+  for output in outputs:
+    output.unlink()
+  return {"seconds": seconds, "peak_mb": peak, "instances": instances,
+          "instances_per_s": instances / seconds, "processes": len(inputs)}
+
+
+def run_ours(corpus, vocab, wwm, dupe_factor, work, num_workers):
   output = work / "ours" / "data.tfrecord"
-  seconds, peak, stdout, _ = measure(
-      [sys.executable, "-m", "pretraining.create_pretraining_data",
-       *flags(corpus, output, vocab, wwm, dupe_factor)], pathlib.Path(__file__).parents[1])
-  summary = json.loads(stdout.strip().splitlines()[-1])
+  seconds, peak, texts = measure(
+      [[sys.executable, "-m", "pretraining.create_pretraining_data",
+        *flags(corpus, output, vocab, wwm, dupe_factor), f"--num_workers={num_workers}"]],
+      pathlib.Path(__file__).parents[1])
+  summary = json.loads(texts[0][0].strip().splitlines()[-1])
   shutil.rmtree(output.parent)
-  return seconds, peak, summary["instances"], summary["shards"]
+  return {"seconds": seconds, "peak_mb": peak, "instances": summary["instances"],
+          "instances_per_s": summary["instances"] / seconds, "shards": summary["shards"],
+          "num_workers": num_workers}
+
+
+def size_text(megabytes):
+  return f"{megabytes:.1f} MB" if megabytes >= 0.1 else f"{megabytes * 1024:.0f} KB"
+
+
+def corpus_file(name, language, work):
+  if name.startswith("distinct:"):
+    path = work / f"{language}_distinct.txt"
+    pretraining_corpora.write_corpus(language, path)
+    return path, f"all of shared/data's {language} text, distinct lines"
+  return SHARED_DATA / name, pathlib.Path(name).name
 
 
 def main(argv=None):
@@ -101,51 +169,61 @@ def main(argv=None):
   parser.add_argument("--output_dir", default=str(RESULTS))
   parser.add_argument("--dupe_factor", type=int, default=10)
   parser.add_argument("--languages", default="English,Chinese")
+  parser.add_argument("--modes", default=",".join(MODES))
   args = parser.parse_args(argv)
-  corpora = QUICK if args.quick else CORPORA
+  cases = QUICK if args.quick else CASES
   dupe_factor = 2 if args.quick else args.dupe_factor
+  cores = os.cpu_count() or 1
   rows = []
   with tempfile.TemporaryDirectory() as tmp:
     work = pathlib.Path(tmp)
-    # Our fixed cost: a one-line corpus (process start, TensorFlow import in each worker).
+    # Our fixed cost: a one-line corpus (process start, imports, vocabulary).
     one_line = work / "one_line.txt"
     one_line.write_text("Hello world.\nA second sentence.\n", encoding="utf-8")
-    startup, _, _, _ = run_ours(one_line, SHARED_DATA / "vocab/uncased_vocab.txt", False, 1, work)
-    for language in args.languages.split(","):
-      relative, vocab, sizes = corpora[language]
-      text = (SHARED_DATA / relative).read_text(encoding="utf-8").rstrip("\n") + "\n\n"
-      for repeats in sizes:
-        corpus = work / f"{language}_{repeats}x.txt"
-        corpus.write_text(text * repeats, encoding="utf-8")
-        megabytes = corpus.stat().st_size / 2**20
-        for wwm in (False, True):
-          ref_s, ref_mb, ref_n = run_reference(corpus, SHARED_DATA / vocab, wwm, dupe_factor, work)
-          our_s, our_mb, our_n, shards = run_ours(corpus, SHARED_DATA / vocab, wwm, dupe_factor,
-                                                   work)
-          row = {"language": language, "corpus_mb": round(megabytes, 2), "repeats": repeats,
-                 "whole_word_mask": wwm,
-                 "reference": {"seconds": ref_s, "peak_mb": ref_mb, "instances": ref_n,
-                               "instances_per_s": ref_n / ref_s},
-                 "ours": {"seconds": our_s, "peak_mb": our_mb, "instances": our_n,
-                          "instances_per_s": our_n / our_s, "shards": shards},
-                 "speedup": (our_n / our_s) / (ref_n / ref_s)}
+    startup = run_ours(one_line, SHARED_DATA / "vocab/uncased_vocab.txt", False, 1, work, 1)
+    for language, name, vocab, wwms in cases:
+      if language not in args.languages.split(","):
+        continue
+      corpus, description = corpus_file(name, language, work)
+      megabytes = corpus.stat().st_size / 2**20
+      parts = split_by_documents(corpus, cores, work)
+      for wwm in wwms:
+        for mode in args.modes.split(","):
+          single = mode == "single process"
+          reference = run_reference([corpus] if single else parts, SHARED_DATA / vocab, wwm,
+                                    dupe_factor, work)
+          ours = run_ours(corpus, SHARED_DATA / vocab, wwm, dupe_factor, work,
+                          1 if single else 0)
+          row = {"language": language, "corpus": description, "corpus_mb": round(megabytes, 2),
+                 "whole_word_mask": wwm, "mode": mode, "reference": reference, "ours": ours,
+                 "speedup": ours["instances_per_s"] / reference["instances_per_s"]}
           rows.append(row)
           print(json.dumps(row), flush=True)
-        corpus.unlink()
-  payload = {"dupe_factor": dupe_factor, "cpus": os.cpu_count(), "our_startup_seconds": startup,
+      for path in parts + ([corpus] if corpus.parent == work else []):
+        path.unlink()
+  payload = {"dupe_factor": dupe_factor, "cpus": cores,
+             "our_startup_seconds": startup["seconds"], "our_startup_peak_mb": startup["peak_mb"],
              "machine": machine_info(), "rows": rows}
   table = markdown_table(
-      ["corpus", "size", "whole word", "reference inst/s", "reference wall s",
-       "reference peak MB", "ours inst/s", "ours wall s", "ours peak MB", "speed-up"],
-      [[r["language"], f"{r['corpus_mb']:.1f} MB ({r['repeats']}x)",
+      ["corpus", "size", "whole word", "processes (reference / ours)", "reference inst/s",
+       "reference wall s", "reference peak MB", "ours inst/s", "ours wall s", "ours peak MB",
+       "speed-up"],
+      [[f"{r['language']}: {r['corpus']}", size_text(r["corpus_mb"]),
         "yes" if r["whole_word_mask"] else "no",
+        f"{r['mode']} ({r['reference']['processes']} / "
+        f"{min(r['ours']['num_workers'] or cores, r['ours']['shards'])})",
         f"{r['reference']['instances_per_s']:,.0f}", f"{r['reference']['seconds']:.1f}",
         f"{r['reference']['peak_mb']:,.0f}", f"{r['ours']['instances_per_s']:,.0f}",
         f"{r['ours']['seconds']:.1f}", f"{r['ours']['peak_mb']:,.0f}", f"{r['speedup']:.1f}x"]
        for r in rows])
-  markdown = (f"tf-models-official create_pretraining_data vs bert_tf, same flags (dupe_factor "
-              f"{dupe_factor}), whole runs from the command line on {os.cpu_count()} cores. "
-              f"Our fixed start-up cost (one-line corpus): {startup:.1f} s.\n\n{table}")
+  markdown = (f"tf-models-official create_pretraining_data vs bert_tf, same corpus and flags "
+              f"(dupe_factor {dupe_factor}), whole runs from the command line on {cores} cores. "
+              f"Single process: one reference process, ours with --num_workers=1. All cores: the "
+              f"reference as {cores} processes in parallel over the corpus cut into {cores} "
+              f"files at document boundaries (seeds 12345+i), ours with --num_workers=0; wall "
+              f"time until the last process ends, peak = largest sum of resident memory of all "
+              f"processes. Our fixed start-up cost (one-line corpus): "
+              f"{startup['seconds']:.1f} s, {startup['peak_mb']:.0f} MB.\n\n{table}")
   write_results(args.output_dir, "pretraining_data", payload, markdown)
   plot(rows, pathlib.Path(args.output_dir) / "pretraining_data.png")
   print(markdown)
@@ -155,26 +233,23 @@ def plot(rows, path):
   import matplotlib  # pylint: disable=import-outside-toplevel
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
-  fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
-  for language, marker in (("English", "o"), ("Chinese", "s")):
-    for wwm, style in ((False, "-"), (True, "--")):
-      sel = [r for r in rows if r["language"] == language and r["whole_word_mask"] == wwm]
-      if not sel:
-        continue
-      sizes = [r["corpus_mb"] for r in sel]
-      label = f"{language}{' wwm' if wwm else ''}"
-      left.plot(sizes, [r["speedup"] for r in sel], style, marker=marker, label=label)
-      right.plot(sizes, [r["reference"]["peak_mb"] for r in sel], style, marker=marker,
-                 color="tab:red", label=f"reference {label}")
-      right.plot(sizes, [r["ours"]["peak_mb"] for r in sel], style, marker=marker,
-                 color="tab:green", label=f"bert_tf {label}")
-  left.set(xlabel="corpus MB", ylabel="instances/s, bert_tf / reference",
-           title="Speed-up (whole runs)")
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  labels = [f"{r['language']} {size_text(r['corpus_mb'])}{' wwm' if r['whole_word_mask'] else ''}\n"
+            f"{r['mode']}" for r in rows]
+  x = np.arange(len(rows))
+  fig, (left, right) = plt.subplots(1, 2, figsize=(max(12, 1.6 * len(rows)), 5))
+  left.bar(x, [r["speedup"] for r in rows], color="tab:green")
   left.axhline(20, color="grey", lw=0.8, ls=":")
-  right.set(xlabel="corpus MB", ylabel="peak resident MB (process tree)", title="Peak memory",
-            yscale="log")
-  left.legend(fontsize=8)
-  right.legend(fontsize=7)
+  left.axhline(5, color="grey", lw=0.8, ls=":")
+  left.set(ylabel="instances/s, bert_tf / reference", title="Speed-up (whole runs)")
+  right.bar(x - 0.2, [r["reference"]["peak_mb"] for r in rows], 0.4, color="tab:red",
+            label="tf-models")
+  right.bar(x + 0.2, [r["ours"]["peak_mb"] for r in rows], 0.4, color="tab:green",
+            label="bert_tf")
+  right.set(ylabel="peak resident MB (all processes)", title="Peak memory", yscale="log")
+  right.legend(fontsize=8)
+  for axis in (left, right):
+    axis.set_xticks(x, labels, fontsize=7, rotation=30, ha="right")
   fig.tight_layout()
   tmp = path.with_suffix(".tmp.png")
   fig.savefig(tmp, dpi=110)

@@ -64,8 +64,13 @@ def headlines(name, payload):
          f"faster peer with the original's ids ({r.get('faster_exact_peer')})"))
         if row[1]]
   if name == "pretraining_data":
-    return [(f"{r['language']} {r['corpus_mb']:.0f} MB{' WWM' if r['whole_word_mask'] else ''}",
-             r["speedup"], "tf-models create_pretraining_data") for r in rows]
+    # Single process against single process, all cores against the reference run as one
+    # process per core over the corpus split by documents.
+    return [(f"{r['language']} {r['corpus_mb']:.1f} MB{' WWM' if r['whole_word_mask'] else ''}, "
+             f"{r.get('mode', 'ours on all cores, reference on one')}", r["speedup"],
+             "tf-models create_pretraining_data" + (
+                 f" x{r['reference']['processes']}" if r["reference"].get("processes", 1) > 1
+                 else "")) for r in rows]
   if name == "pretraining_step":
     # bert_tf as it trains (the ladder's top) and the ladder's start (plain ops), each against
     # the faster peer in the same precision: bf16 by bf16, fp32 by fp32.

@@ -293,8 +293,8 @@ class ShardProcessor:
     seed = self.options.random_seed
     return random.Random(seed + 1000003 * shard_index), np.random.default_rng([seed, shard_index])
 
-  def records(self, shard, stats, progress=None):
-    """Yields the serialized records of a shard, in output order."""
+  def record_batches(self, shard, stats, progress=None):
+    """Yields lists of the serialized records of a shard, in output order."""
     opts = self.options
     tokenized = self.tokenize_shard(shard, stats, progress)
     py_rng, np_rng = self.rngs(shard.index)
@@ -317,7 +317,7 @@ class ShardProcessor:
           "input_ids", "masked_lm_positions", "masked_lm_ids", "masked_lm_weights")})
       if progress:
         progress(instances=len(batch))
-      yield from features.serialize_examples(record_features)
+      yield features.serialize_examples(record_features)
 
   def write_shard(self, shard, output_path, progress=None):
     """Writes one shard's records to output_path atomically; returns its stats dict."""
@@ -327,8 +327,8 @@ class ShardProcessor:
     temporary = _hidden(output_path, f"{os.getpid()}.incomplete")
     self._setup()
     with tfrecord.RecordWriter(temporary) as writer:
-      for record in self.records(shard, stats, progress):
-        writer.write(record)
+      for batch in self.record_batches(shard, stats, progress):
+        writer.write_all(batch)
     stats = dict(stats)
     stats.update(shard=shard.index, num_shards=shard.num_shards, output=output_path)
     fileio.write_text_atomically(stats_path(output_path), json.dumps(stats, indent=1, sort_keys=True))

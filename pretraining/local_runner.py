@@ -204,9 +204,14 @@ def _alive(pid):
 
 
 # Up to this much text per process, CachedTokenizer (Python, no TensorFlow) finishes a job
-# sooner than FastTokenizer, whose process first imports TensorFlow (about 4.5 s); beyond it,
-# FastTokenizer's higher speed per megabyte wins. Both give the same records.
-CACHED_TOKENIZER_MAX_MB_PER_PROCESS = 8.0
+# sooner than FastTokenizer, whose process first imports TensorFlow (about 4.5 s and 700 MB);
+# beyond it, FastTokenizer's higher speed per megabyte wins. Both give the same records.
+# Measured on distinct-line corpora (benchmarks/pretraining_corpora.py, one process): cached
+# tokenization costs 0.2-0.25 s/MB more than FastTokenizer on English and Chinese alike (with
+# jieba whole word masking, where segmentation dominates, 0.1 s/MB), so TensorFlow's import
+# pays for itself only from about 75 MB per process; 64 MB keeps every auto-sized shard
+# (at most 64 MB) of a 2-core job on the cached path.
+CACHED_TOKENIZER_MAX_MB_PER_PROCESS = 64.0
 
 
 def choose_tokenizer(total_bytes, processes):

@@ -300,3 +300,18 @@ def test_inference_benchmark_quick(tmp_path):
   assert all(r["max_abs_diff"] < 1e-4 and r["vs_faster_peer"] > 0 for r in ours)
   assert all(0.05 < r["real_token_share"] < 1.0 for r in rows)
   assert "target met" in (tmp_path / "inference.md").read_text()
+
+
+def test_distinct_pretraining_corpus_repeats_no_line(tmp_path):
+  """The data benchmark's English corpus holds every line once, in documents. Mutation caught:
+  write_corpus without its seen-set (CoNLL-2003's valid.txt and eng.testa hold the same
+  sentences)."""
+  shared_path("conll2003/eng.testa")
+  from benchmarks.pretraining_corpora import write_corpus
+  path = tmp_path / "en.txt"
+  size = write_corpus("English", path)
+  text = path.read_text(encoding="utf-8")
+  lines = [line for line in text.split("\n") if line]
+  assert size == path.stat().st_size > 4 * 2**20
+  assert len(lines) == len(set(lines)) > 40_000
+  assert text.count("\n\n") > 10_000 and "\n\n\n" not in text

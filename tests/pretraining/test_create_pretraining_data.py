@@ -447,7 +447,8 @@ def test_small_jobs_run_without_tensorflow(tmp_path, small_corpus):
   TensorFlow (seconds); large ones use FastTokenizer. Mutation caught: _init_worker importing
   TensorFlow whatever the tokenizer."""
   assert local_runner.choose_tokenizer(2 * 2**20, 2) == "cached"
-  assert local_runner.choose_tokenizer(40 * 2**20, 2) == "fast"
+  assert local_runner.choose_tokenizer(40 * 2**20, 2) == "cached"
+  assert local_runner.choose_tokenizer(200 * 2**20, 2) == "fast"
   script = f"""
 import sys
 from pretraining import local_runner

@@ -6,13 +6,17 @@ from pretraining.tfrecord import RecordWriter, masked_crc32c
 
 
 def test_bytes_equal_tensorflows_writer(tmp_path):
-  """Mutations caught: the CRC unmasked, the length CRC over the record, a big-endian length."""
+  """One record at a time and in blocks (write_all). Mutations caught: the CRC unmasked, the
+  length CRC over the record, a big-endian length, write_all's data CRC left unmasked."""
   rng = np.random.default_rng(0)
   records = [b"", b"x"] + [rng.bytes(int(n)) for n in rng.integers(0, 5000, 50)]
   ours, theirs = tmp_path / "ours.tfrecord", tmp_path / "theirs.tfrecord"
   with RecordWriter(ours) as writer:
-    for record in records:
+    for record in records[:10]:
       writer.write(record)
+    writer.write_all(records[10:30])
+    writer.write_all([])
+    writer.write_all(records[30:])
   with tf.io.TFRecordWriter(str(theirs)) as writer:
     for record in records:
       writer.write(record)
