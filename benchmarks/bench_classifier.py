@@ -11,8 +11,9 @@ dropout and softmax. Each runs as one tf.function per call of --steps steps, XLA
 
 bert_tf: its BertClassifier and bert_tf.optimization.AdamWeightDecay(global_clipnorm=1.0), with
 the device's default kernels (bert_tf.kernels), which outside XLA may skip the padding tokens
-(bert_tf.layers.token_rows: on CPUs in training). "bert_tf, padding computed" is the same
-model and step with kernels.override(skip_padding=False), for training and evaluation alike, so
+(bert_tf.layers.token_rows: on CPUs, in training and at inference). "bert_tf, padding
+computed" is the same model and step with token_rows.set_skip_padding(False) (both switches),
+for training and evaluation alike, so
 the two rows differ by padding skipping only (outside XLA only: inside XLA shapes are static and
 every implementation computes padding). "bert_tf Trainer loop" is bert_tf's real training path, the
 one run_classifier takes (Trainer: steps per host call, tf.data input of the same batch).
@@ -177,18 +178,18 @@ def measure(config_name, reps, steps):
 
 def _measure_mode(c, features, steps, xla, reps):
   """{(implementation, kind): median seconds per timed call} with XLA on or off."""
-  from bert_tf import kernels  # pylint: disable=import-outside-toplevel
+  from bert_tf.layers import token_rows  # pylint: disable=import-outside-toplevel
   fns = {}
   train, evaluate = build_bert_tf(c)
   variants = {"bert_tf": None} if xla else {"bert_tf": None, PADDED: False}
   for name, skip_padding in variants.items():
     # The kernel policy acts when a function is traced, so trace each variant now.
-    kernels.override(skip_padding=skip_padding)
+    token_rows.set_skip_padding(skip_padding)  # in training and at inference
     for kind, fn in (("train", train), ("eval", evaluate)):
       compiled = tf.function(fn, jit_compile=xla)
       compiled.get_concrete_function(features)
       fns[(name, kind)] = _timed(compiled, features, steps)
-    kernels.override(skip_padding=None)
+    token_rows.set_skip_padding(None)
   fns[("bert_tf Trainer loop", "train")] = trainer_loop(c, features, steps, xla)
   try:
     peer_trains, peer_evaluate = build_tf_models(c, PEER_OPTIMIZERS)
@@ -258,8 +259,8 @@ def main(argv=None):
       "would drop without a GPU); bert_tf is "
       "compared with the faster one in the same XLA mode (its eval row is the same model for both "
       "optimizers). bert_tf's rows use its default kernels, which outside XLA may skip the "
-      "padding tokens (on CPUs in training); \"padding computed\" is the same with skipping "
-      "switched off (kernels.override(skip_padding=False)). "
+      "padding tokens (on CPUs, in training and at inference); \"padding computed\" is the same "
+      "with skipping switched off (token_rows.set_skip_padding(False)). "
       "This eval ratio is against tf-models alone; the encoder benchmark's is against the faster "
       f"of tf-models and keras-hub.\n\n{table}")
   write_results(args.output_dir, "classifier", {"rows": rows, "machine": machine_info()}, markdown)
