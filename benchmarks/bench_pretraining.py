@@ -61,16 +61,14 @@ import contextlib
 import json
 import os
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 import tensorflow as tf
 
-from benchmarks.bench_encoder import CONFIGS, forward_flops
+from benchmarks.bench_encoder import CONFIGS, _interleaved_medians, forward_flops
 from benchmarks.common import (RESULTS, SHARED_DATA, machine_info, markdown_table,
                                matmul_ceiling_gflops, write_results)
 from bert_tf import kernels
@@ -301,19 +299,11 @@ def training_flops(c, seq_length=128, predictions=20):
 
 
 def interleaved_medians(fns, reps):
-  """{name: median seconds per call}; the calls of one repetition go through the functions in
-  turn, so load drifting over the run affects them alike. Each function is first called once
-  with warm_up=True (compilation, first allocations) and once as timed."""
+  """{name: median seconds per call}, interleaved (bench_encoder._interleaved_medians) after each
+  function's warm_up=True call (compilation, first allocations) and one untimed call."""
   for fn in fns.values():
     fn(warm_up=True)
-    fn()
-  times = {name: [] for name in fns}
-  for _ in range(reps):
-    for name, fn in fns.items():
-      start = time.perf_counter()
-      fn()
-      times[name].append(time.perf_counter() - start)
-  return {name: statistics.median(t) for name, t in times.items()}
+  return _interleaved_medians(fns, reps, warmup=1)
 
 
 def measure(quick, index, reps, steps, ceiling):

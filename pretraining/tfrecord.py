@@ -21,17 +21,12 @@ def masked_crc32c(data):
 
 
 def frames(records):
-  """The bytes of consecutive records in a TFRecord file (one join for the lot; masked_crc32c
-  inlined, the test against tf.io.TFRecordWriter checks both)."""
+  """The bytes of consecutive records in a TFRecord file (one join for the lot)."""
   parts = []
-  extend, value, length_of, crc_of = (parts.extend, google_crc32c.value, _LENGTH.pack,
-                                      _CRC.pack)   # hot loop: local names
   for record in records:
-    length = length_of(len(record))
-    crc = value(length)
-    data_crc = value(record)
-    extend((length, crc_of((((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF), record,
-            crc_of((((data_crc >> 15) | (data_crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF)))
+    length = _LENGTH.pack(len(record))
+    parts.extend((length, _CRC.pack(masked_crc32c(length)), record,
+                  _CRC.pack(masked_crc32c(record))))
   return b"".join(parts)
 
 

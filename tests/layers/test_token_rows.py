@@ -86,24 +86,32 @@ def _training_step(model, batch, skip, jit_compile=False):
   return step({k: tf.constant(v) for k, v in batch.items()})
 
 
-def _no_dropout_pretrainer():
+def _no_dropout_pretrainer(**kwargs):
   # Without dropout a training call is deterministic, so both paths must agree exactly.
   return BertPretrainer(BertConfig(**{**TINY_CONFIG, "hidden_dropout_prob": 0.0,
-                                      "attention_probs_dropout_prob": 0.0}))
+                                      "attention_probs_dropout_prob": 0.0}), **kwargs)
+
+
+def _assert_same_step(variables, step, reference, grad_atol):
+  """Two _training_step results (outputs, loss, gradients) agree: logits to 1e-5, the loss to a
+  relative 1e-6, every gradient to grad_atol."""
+  (out, loss, grads), (ref_out, ref_loss, ref_grads) = step, reference
+  np.testing.assert_allclose(out["mlm_logits"], ref_out["mlm_logits"], atol=1e-5)
+  np.testing.assert_allclose(out["nsp_logits"], ref_out["nsp_logits"], atol=1e-5)
+  np.testing.assert_allclose(loss, ref_loss, rtol=1e-6)
+  for variable, g, ref in zip(variables, grads, ref_grads):
+    np.testing.assert_allclose(tf.convert_to_tensor(g), tf.convert_to_tensor(ref), atol=grad_atol,
+                               err_msg=variable.path)
 
 
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_pretrainer_training_equals_the_padded_computation(jit_compile):
   model = _no_dropout_pretrainer()
   batch = _batch()
-  out, loss, grads = _training_step(model, batch, skip=True, jit_compile=jit_compile)
-  ref_out, ref_loss, ref_grads = _training_step(model, batch, skip=False)
-  np.testing.assert_allclose(out["mlm_logits"], ref_out["mlm_logits"], atol=1e-5)
-  np.testing.assert_allclose(out["nsp_logits"], ref_out["nsp_logits"], atol=1e-5)
-  np.testing.assert_allclose(loss, ref_loss, rtol=1e-6)
-  for variable, g, ref in zip(model.trainable_variables, grads, ref_grads):
-    np.testing.assert_allclose(tf.convert_to_tensor(g), tf.convert_to_tensor(ref), atol=1e-5,
-                               err_msg=variable.path)
+  step = _training_step(model, batch, skip=True, jit_compile=jit_compile)
+  reference = _training_step(model, batch, skip=False)
+  _assert_same_step(model.trainable_variables, step, reference, grad_atol=1e-5)
+  out, ref_out = step[0], reference[0]
   real = batch["input_mask"] == 1
   sequence = out["sequence_output"].numpy()
   np.testing.assert_allclose(sequence[real], ref_out["sequence_output"].numpy()[real], atol=1e-5)
@@ -228,19 +236,11 @@ def test_full_last_layer_option_equals_the_default(skip):
   masked positions from it; with the default's weights its logits, loss, weight paths and every
   gradient equal the default's. Mutation tried: gathering from encoder_outputs[-2] (the layer
   before the last) in that branch made the logits differ."""
-  config = BertConfig(**{**TINY_CONFIG, "hidden_dropout_prob": 0.0,
-                         "attention_probs_dropout_prob": 0.0})
-  model, full = BertPretrainer(config), BertPretrainer(config, last_layer_at_predictions=False)
+  model, full = _no_dropout_pretrainer(), _no_dropout_pretrainer(last_layer_at_predictions=False)
   batch = _batch()
   full(batch)
   assert [w.path for w in full.weights] == [w.path for w in model.weights]
   full.set_weights(model.get_weights())
-  out, loss, grads = _training_step(model, batch, skip=skip)
-  full_out, full_loss, full_grads = _training_step(full, batch, skip=skip)
-  np.testing.assert_allclose(full_out["mlm_logits"], out["mlm_logits"], atol=1e-5)
-  np.testing.assert_allclose(full_out["nsp_logits"], out["nsp_logits"], atol=1e-5)
-  np.testing.assert_allclose(full_loss, loss, rtol=1e-6)
-  for variable, g, ref in zip(model.trainable_variables, full_grads, grads):
-    np.testing.assert_allclose(tf.convert_to_tensor(g), tf.convert_to_tensor(ref), atol=1e-4,
-                               err_msg=variable.path)
+  _assert_same_step(model.trainable_variables, _training_step(full, batch, skip=skip),
+                    _training_step(model, batch, skip=skip), grad_atol=1e-4)
   assert full.get_config()["last_layer_at_predictions"] is False
