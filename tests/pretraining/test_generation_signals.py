@@ -43,11 +43,11 @@ def corpus(tmp_path):
   return path, vocab
 
 
-def command(corpus, output):
+def command(corpus, output, dupe_factor=100):
   path, vocab = corpus
   return [sys.executable, "-m", "pretraining.create_pretraining_data", f"--input_file={path}",
           f"--output_file={output}", f"--vocab_file={vocab}", "--max_seq_length=32",
-          "--max_predictions_per_seq=5", "--dupe_factor=100", "--num_shards=8", "--num_workers=2"]
+          "--max_predictions_per_seq=5", f"--dupe_factor={dupe_factor}", "--num_shards=8", "--num_workers=2"]
 
 
 def start(args):
@@ -98,7 +98,8 @@ def test_workers_die_with_their_parent_and_rerun_completes(tmp_path, corpus):
   output = tmp_path / "run" / "data.tfrecord"
   proc = start(command(corpus, output))
   children = wait_for_workers(proc)
-  time.sleep(3)   # workers importing TensorFlow / writing their first shards
+  time.sleep(1)   # workers writing their first shards (dupe_factor=100 takes about 3 s)
+  assert proc.poll() is None, "the job ended before the kill: make it longer"
   os.kill(proc.pid, signal.SIGKILL)
   proc.wait()
   left = survivors(children, within=5)
@@ -118,9 +119,12 @@ def test_workers_die_with_their_parent_and_rerun_completes(tmp_path, corpus):
 @pytest.mark.parametrize("presses", [1, 2])
 def test_ctrl_c_stops_generation_within_seconds(tmp_path, corpus, presses):
   output = tmp_path / "run" / "data.tfrecord"
-  proc = start(command(corpus, output))
+  # Long enough (about 30 s on 2 cores) that the job is still running when Ctrl-C comes: the
+  # TensorFlow-free writer finishes dupe_factor=100 in about 3 s, before the signal was sent.
+  proc = start(command(corpus, output, dupe_factor=1000))
   children = wait_for_workers(proc)
   time.sleep(3)
+  assert proc.poll() is None, "the job ended before Ctrl-C: make it longer"
   sent = time.time()
   proc.send_signal(signal.SIGINT)
   if presses == 2:
