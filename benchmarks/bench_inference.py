@@ -23,11 +23,13 @@ max_seq_length 128 and 512; the table states the share of real tokens in those p
 Every side gets the same padded batches, as a user would feed them.
 
 Sides, each with random weights (speed does not depend on them) at the same config:
-  bert_tf: finetuning.models.BertClassifier / BertSpanLabeler. Without XLA it skips padding
-    (bert_tf.layers.token_rows: the batch cut to its longest real extent, the dense parts on the
-    real tokens only). With XLA (jit_compile) shapes
-    must be static, so the skip is off there and the padded batch is computed: that row is ours
-    on the padded batch, for reference.
+  bert_tf: finetuning.models.BertClassifier / BertSpanLabeler with the CPU's default kernel
+    policy, as `model(features)` in a tf.function without jit_compile (its "XLA: no" row): the
+    batch is cut to its longest real extent, then run on its real tokens only or, when it is still
+    mostly real tokens (token_rows.dense_plan), padded as one XLA island compiled per length
+    bucket (bert_tf.layers.token_rows). With jit_compile on the whole function, shapes must be
+    static, so nothing is cut and the padded batch is computed: that row is ours on the padded
+    batch, for reference.
   tf-models: official.nlp.modeling.models.BertClassifier / BertSpanLabeler on networks.BertEncoder
     (tf_keras), XLA off and on.
   keras-hub: models.BertTextClassifier (no preprocessor) / BertBackbone + a Dense(2) for spans,
@@ -283,8 +285,10 @@ def main(argv=None):
               f"{config} ({CONFIGS[config]['num_hidden_layers']} layers, hidden "
               f"{CONFIGS[config]['hidden_size']}), fp32, median of {reps} interleaved "
               f"repetitions, {machine_info()['cpus']} CPUs, {time.time() - started:.0f} s in "
-              f"all. Every side gets the padded batch; bert_tf skips padding without XLA (off "
-              f"under XLA, where shapes are static). \"vs faster peer\": against the fastest of "
+              f"all. Every side gets the padded batch. bert_tf's XLA-no row is its default: the "
+              f"batch cut to its real extent, then run on its real tokens only or, if still "
+              f"mostly real, padded as an XLA island (token_rows.dense_plan); under jit_compile "
+              f"it computes the padded batch. \"vs faster peer\": against the fastest of "
               f"tf-models and keras-hub, XLA on or off. \"max |diff|\": our skipping path "
               f"against our padded computation (benchmarks/bench_inference.py; the test is "
               f"tests/layers/test_inference_rows.py).\n\n{table}")

@@ -10,7 +10,9 @@ custom gradient, so XLA fuses the chain into a loop or two, while the rest of th
 through oneDNN, attention) runs as before. Figures: benchmarks/results/pretraining_step.md.
 
 Used for training only (gradients are first order): inference graphs and exported SavedModels
-keep plain TensorFlow ops, because TF Serving disables XLA:CPU JIT by default. Values equal the
+keep plain TensorFlow ops, because TF Serving disables XLA:CPU JIT by default. (In-process
+inference on a CPU runs its nearly full batches as one XLA island instead: token_rows.dense_plan;
+exported graphs, traced under kernels.portable(), do not.) Values equal the
 plain formulas to float32 rounding (tests/test_fused.py).
 
 Whether these kernels run as XLA islands is decided by device type in bert_tf.kernels (on CPUs,

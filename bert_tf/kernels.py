@@ -17,7 +17,9 @@ measured faster on one device type only. They are listed here, with the device t
   skip_padding_at_  inference on the real tokens only: the batch     yes  no   no
     inference       trimmed to its longest real extent, the dense
                     parts on the real tokens' rows (plain ops,
-                    dynamic shapes; never inside XLA: token_rows)
+                    dynamic shapes; never inside XLA: token_rows);
+                    a trimmed batch still mostly real runs padded,
+                    as an XLA island where fused_kernels is on
 
 Evidence: every "yes" was measured on this project's CPU (docs/pretraining.md,
 benchmarks/results/pretraining_step.md, benchmarks/results/inference.md). None was measured on a GPU or a TPU, so there the
@@ -29,7 +31,8 @@ tests/layers/test_inference_rows.py), at the positions the models read: skipping
 zeros at padding positions, so only models and callers that read real positions alone use it.
 
 `portable()` (graphs written to disk: the raw-text SavedModels) turns every shortcut off except
-skip_padding_at_inference: that one is plain TensorFlow ops (no XLA island) whose only demand is
+skip_padding_at_inference: with fused_kernels off that one is plain TensorFlow ops (its padded
+branch included: no XLA island) whose only demand is
 dynamic shapes, which every SavedModel runtime without XLA has (TF Serving on CPUs and GPUs); its
 cost on a GPU was not measured. A TPU serving graph would have to be compiled with static shapes
 anyway, where the padded path runs (in_xla_context).

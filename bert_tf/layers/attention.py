@@ -133,7 +133,9 @@ class SelfAttention(keras.layers.Layer):
     kernel = tf.concat([tf.cast(dense.kernel, self.compute_dtype) for dense in denses], axis=1)
     bias = tf.concat([tf.cast(dense.bias, self.compute_dtype) for dense in denses], axis=0)
     outputs = tf.matmul(tf.reshape(inputs, [-1, inputs.shape[-1]]), kernel) + bias
-    outputs = tf.reshape(outputs, tf.concat([tf.shape(inputs)[:-1], [-1]], 0))
+    # The width spelled out, not -1: with an empty batch (0 elements) -1 is undetermined.
+    width = sum(dense.units for dense in denses)
+    outputs = tf.reshape(outputs, tf.concat([tf.shape(inputs)[:-1], [width]], 0))
     return tf.split(outputs, [dense.units for dense in denses], axis=-1)
 
   def compute_output_shape(self, hidden_states_shape, bias_shape=None):

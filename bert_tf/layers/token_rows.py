@@ -14,13 +14,17 @@ a multiple of about 1/32 of the batch's tokens (at least seq_length), so the XLA
 (bert_tf.fused) compile for a few row counts, not for every batch; the extra rows are zeros and
 never reach an output.
 
-Inference (InferenceRows, trim_to_real_extent) goes further: the batch is first cut to its
+Inference (InferenceRows, real_extent, dense_plan) goes further: the batch is first cut to its
 longest real extent (the last real position of any row, plus one), which also shrinks the
-attention's [seq, seq] scores, then the dense parts run on exactly the real tokens' rows with
-plain gathers and scatters (no XLA island, no rounding of the row count: no gradient and nothing
-compiled per shape), and the outputs are padded back to the input's seq_length with zeros. Cutting
-is exact: a key past every real position is masked in every row (weight exp(-10000) = 0), and
-masks with holes (padding between real tokens) are cut after their last real token only.
+attention's [seq, seq] scores. Then, per batch: if real tokens are a small enough share of what is
+left, the dense parts run on exactly the real tokens' rows with plain gathers and scatters (no XLA
+island, no rounding of the row count: no gradient and nothing compiled per shape); if not (reading
+comprehension windows, long reviews), the cut batch runs padded, as one XLA island where the
+kernel policy allows XLA (its length rounded up to a quarter of seq_length, so XLA compiles a few
+lengths), since there the gathers cost more than the padding they save. The outputs are padded
+back to the input's seq_length with zeros either way. Cutting is exact: a key past every real
+position is masked in every row (weight exp(-10000) = 0), and masks with holes (padding between
+real tokens) are cut after their last real token only.
 
 Outputs at real tokens equal the padded computation's; padding tokens come out as zeros instead
 of the values the padded computation gives them, which is why only the models that read real
@@ -90,6 +94,37 @@ def real_extent(input_mask):
   seq_length = tf.shape(input_mask)[1]
   last = tf.where(input_mask > 0, tf.range(1, seq_length + 1)[tf.newaxis, :], 0)
   return tf.maximum(tf.reduce_max(last), 1)
+
+
+# Inference runs a batch padded (cut to its real extent) rather than on its real tokens' rows when
+# real tokens are at least this share of the padded run's batch x length. Measured per batch on 2
+# CPU cores, config small, batches of 32 at 128, padded run under XLA: rows won at 0.58 (MRPC,
+# 497 vs 438 examples/s), padded won at 0.63-0.64 (ChnSentiCorp, 297 vs 285 and 280 vs 265), 0.73
+# (323 vs 293) and 0.89-0.92 (CMRC 2018, 253-272 vs 203-210). Per real token the rows path costs
+# about 1.6x a padded token under XLA: gathers and scatters around each attention, no fusion.
+DENSE_SHARE = 0.6
+# Without XLA (exported graphs, --noxla_kernels) the padded run loses its fusion too: rows won at
+# 0.67 (ChnSentiCorp, 339 vs 240-263 examples/s) and lost at 0.91 (CMRC 2018, 187 vs 197-214).
+DENSE_SHARE_WITHOUT_XLA = 0.85
+# Under XLA the padded batch is cut to a multiple of seq_length / _DENSE_BUCKETS (at least 32):
+# XLA compiles once per length, so a few lengths, not one per batch.
+_DENSE_BUCKETS = 4
+
+
+def dense_plan(input_mask, extent, xla):
+  """(length, dense) for an inference batch cut to `extent` (real_extent): the length a padded
+  run uses (extent, or under XLA extent rounded up to a bucket) and whether that padded run is
+  the cheaper one (real tokens >= DENSE_SHARE, or DENSE_SHARE_WITHOUT_XLA, of batch_size *
+  length). int32 and bool scalars."""
+  seq_length = tf.shape(input_mask)[1]
+  length = extent
+  if xla:
+    bucket = tf.maximum(seq_length // _DENSE_BUCKETS, tf.minimum(32, seq_length))
+    length = tf.minimum(seq_length, (extent + bucket - 1) // bucket * bucket)
+  real = tf.reduce_sum(tf.cast(input_mask > 0, tf.float32))
+  padded = tf.cast(tf.shape(input_mask)[0] * length, tf.float32)
+  share = DENSE_SHARE if xla else DENSE_SHARE_WITHOUT_XLA
+  return length, tf.logical_and(real > 0, real >= share * padded)   # an empty batch: rows
 
 
 class InferenceRows:

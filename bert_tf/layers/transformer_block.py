@@ -2,6 +2,7 @@
 import keras
 import tensorflow as tf
 
+from bert_tf import kernels
 from bert_tf.layers import token_rows
 from bert_tf.layers.attention import BertAttention
 from bert_tf.layers.feed_forward import Intermediate
@@ -71,9 +72,10 @@ class TransformerStack(keras.layers.Layer):
   (bert_tf.layers.token_rows) where shapes may be dynamic; the outputs are then zero at padding.
   Other training calls run them on all tokens flattened to rows (token_rows.FlatRows). With
   `skip_padding_at_inference` (or inside token_rows.reading_real_positions()), an inference call
-  given `input_mask` runs them on the batch cut to its longest real extent and on its real
-  tokens only, and pads the outputs back with zeros (token_rows.InferenceRows); outside XLA and
-  where the kernel policy allows (bert_tf.kernels).
+  given `input_mask` runs them on the batch cut to its longest real extent, on its real tokens
+  only (token_rows.InferenceRows) or, when the cut batch is still mostly real tokens, padded (an
+  XLA island where the policy allows: token_rows.dense_plan), and pads the outputs back with
+  zeros; outside XLA and where the kernel policy allows (bert_tf.kernels).
 
   Call args:
     hidden_states: float Tensor [batch_size, seq_length, hidden_size].
@@ -119,16 +121,33 @@ class TransformerStack(keras.layers.Layer):
 
   def _call_on_real_extent(self, hidden_states, bias, input_mask, output_positions):
     # Inference on the real tokens: columns past the last real token of every row are cut (their
-    # keys have zero weight for every query), the blocks run on the real tokens' rows, and the
-    # outputs get the cut columns back as zeros. output_positions must lie before the cut.
+    # keys have zero weight for every query), the blocks run on what is left, and the outputs get
+    # the cut columns back as zeros. output_positions must lie before the cut. A batch that is
+    # still mostly real tokens after the cut runs padded (under XLA where the policy allows it:
+    # token_rows.dense_plan), a sparser one on its real tokens' rows only.
     extent = token_rows.real_extent(input_mask)
-    rows = token_rows.InferenceRows(input_mask[:, :extent])
-    outputs = self._run_blocks(hidden_states[:, :extent], bias[..., :extent], rows,
-                               output_positions, training=False)
-    padding = [[0, 0], [0, tf.shape(hidden_states)[1] - extent], [0, 0]]
-    padded = [tf.ensure_shape(tf.pad(x, padding), hidden_states.shape)
-              for x in outputs[:self.num_layers]]
-    return padded + outputs[self.num_layers:]
+    xla = kernels.policy().fused_kernels
+    dense_length, dense = token_rows.dense_plan(input_mask, extent, xla)
+
+    def on_rows():
+      rows = token_rows.InferenceRows(input_mask[:, :extent])
+      return self._run_blocks(hidden_states[:, :extent], bias[..., :extent], rows,
+                              output_positions, training=False)
+
+    def padded():
+      run = lambda h, b: self._run_blocks(h, b, None, output_positions, training=False)
+      if xla:   # compiled per dense_length (a few buckets, token_rows.dense_plan)
+        run = tf.function(run, jit_compile=True, autograph=False, reduce_retracing=True)
+      outputs = run(hidden_states[:, :dense_length], bias[..., :dense_length])
+      # Zeros at padding, as on_rows gives: which path ran does not show in the outputs.
+      real = tf.cast(input_mask[:, :dense_length, tf.newaxis] > 0, outputs[0].dtype)
+      return [x * real for x in outputs[:self.num_layers]] + outputs[self.num_layers:]
+
+    outputs = tf.cond(dense, padded, on_rows)
+    seq_length = tf.shape(hidden_states)[1]
+    padded_back = [tf.ensure_shape(tf.pad(x, [[0, 0], [0, seq_length - tf.shape(x)[1]], [0, 0]]),
+                                   hidden_states.shape) for x in outputs[:self.num_layers]]
+    return padded_back + outputs[self.num_layers:]
 
   def _run_blocks(self, hidden_states, bias, rows, output_positions, training):
     block_input = hidden_states  # [batch_size, seq_length, hidden_size]

@@ -78,6 +78,80 @@ def test_inference_at_real_positions_equals_the_padded_computation(name):
   assert sequence.shape == ref_sequence.shape == (5, SEQ, TINY_CONFIG["hidden_size"])
 
 
+# Mostly real after the cut to extent 8 (37 of 40 tokens): token_rows.dense_plan runs it padded.
+DENSE_MASK = np.array([[1, 1, 1, 1, 1, 1, 1, 1, 0],
+                       [1, 1, 1, 1, 1, 1, 1, 0, 0],
+                       [1, 1, 1, 1, 1, 1, 1, 1, 0],
+                       [1, 1, 1, 0, 1, 1, 1, 1, 0],
+                       [1, 1, 1, 1, 1, 1, 1, 0, 0]], np.int32)
+
+
+def test_dense_plan_lengths_and_choice():
+  """Padded when real tokens are at least DENSE_SHARE (DENSE_SHARE_WITHOUT_XLA without XLA) of
+  batch x length; under XLA the length is rounded up to a quarter of seq_length (at least 32), so
+  XLA compiles a few lengths."""
+  def plan(mask, xla):
+    mask = tf.constant(mask)
+    length, dense = token_rows.dense_plan(mask, token_rows.real_extent(mask), xla)
+    return int(length), bool(dense)
+  assert plan(MASK, xla=False) == (7, False)     # 19 of 35
+  assert plan(DENSE_MASK, xla=False) == (8, True)   # 37 of 40
+  assert plan(DENSE_MASK, xla=True) == (9, True)    # rounded to the whole (short) sequence
+  long_rows = np.zeros([2, 512], np.int32)
+  long_rows[:, :130] = 1
+  assert plan(long_rows, xla=True) == (256, False)   # 260 of 512: on rows
+  long_rows[:, :200] = 1
+  assert plan(long_rows, xla=True) == (256, True)    # 400 of 512
+  assert plan(long_rows, xla=False) == (200, True)
+  long_rows[0, 120:] = 0
+  assert plan(long_rows, xla=False) == (200, False)  # 320 of 400: without XLA rows still pay
+  assert plan(long_rows[:, :128], xla=True) == (128, True)
+  assert plan(np.zeros([0, 9], np.int32), xla=True) == (9, False)   # an empty batch: rows
+
+
+@pytest.mark.parametrize("xla_island", [True, False])
+@pytest.mark.parametrize("name", ["classifier", "span_labeler"])
+def test_dense_batches_run_padded_with_the_same_outputs(name, xla_island, monkeypatch):
+  """A batch mostly real after the cut runs padded (under an XLA island where the policy allows
+  it), with zeros at padding as the rows path gives; MASK's batch runs on rows. Mutations caught:
+  the padded branch without its mask multiply (padding not zero), dense_plan never choosing the
+  padded run (the rows counter moves)."""
+  from bert_tf import kernels  # pylint: disable=import-outside-toplevel
+  rows_built = tf.Variable(0)
+  plain_init = token_rows.InferenceRows.__init__
+
+  def counted_init(self, input_mask):   # a stateful op: counts only when the rows branch runs
+    rows_built.assign_add(1)
+    plain_init(self, input_mask)
+  monkeypatch.setattr(token_rows.InferenceRows, "__init__", counted_init)
+  model, keys = _models()[name]
+  batch = _batch(DENSE_MASK, seed=2)
+  padded = _run(model, batch, False)
+  kernels.set_device("cpu")
+  kernels.override(fused_kernels=None if xla_island else False)
+  try:
+    skipped = tf.function(lambda b: model(b, training=False))
+    token_rows.set_skip_padding(True)
+    graph = skipped.get_concrete_function(batch).graph
+    ours = skipped(batch)
+    assert int(rows_built.numpy()) == 0   # the padded run
+    skipped(_batch(seed=2))
+    assert int(rows_built.numpy()) == 1   # MASK's sparse batch: on rows
+  finally:
+    kernels.override(fused_kernels=None)
+  real = DENSE_MASK == 1
+  for key in keys + ["sequence_output"]:
+    got, ref = ours[key].numpy(), padded[key].numpy()
+    if got.ndim >= 2 and got.shape[1] == SEQ:
+      assert np.all(got[~real] == 0.0), key
+      got, ref = got[real], ref[real]
+    np.testing.assert_allclose(got, ref, atol=2e-5, err_msg=key)
+  functions = [graph, *[f.graph for f in graph._functions.values() if hasattr(f, "graph")]]  # pylint: disable=protected-access
+  islands = [op for f in functions for op in f.get_operations()
+             if "_XlaMustCompile" in op.node_def.attr and op.get_attr("_XlaMustCompile")]
+  assert bool(islands) == xla_island
+
+
 def test_under_xla_the_padded_path_runs():
   model, _ = _models()["span_labeler"]
   batch = _batch()
